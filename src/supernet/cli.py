@@ -1,0 +1,145 @@
+"""Command line: ``supernet train | runs | show | evaluate | arch``.
+
+Every user mistake surfaces as one ``error: ...`` line and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from supernet.errors import SupernetError
+
+OUT_DIR = click.option("--out-dir", default="runs", show_default=True, help="directory holding supernet.db and runs")
+
+
+@click.group()
+@click.version_option(package_name="supernet")
+def cli() -> None:
+    """Train weight-sharing super-nets and measure how well they rank architectures."""
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.argument("overrides", nargs=-1)
+def train(recipe: str, overrides: tuple[str, ...]) -> None:
+    """Train the super-net of RECIPE (YAML), with key=value OVERRIDES (e.g. seed=1 data.root=PATH).
+
+    Re-running the same command resumes the run from its last checkpoint.
+    """
+    from supernet.config import load_config
+    from supernet.run import Run
+
+    cfg = load_config(recipe, list(overrides))
+    run = Run(cfg)
+    click.echo(f"run {run.id} -> {run.dir}", err=True)
+    metrics = run.train()
+    _print_metrics(run.id, metrics)
+
+
+@cli.command()
+@OUT_DIR
+def runs(out_dir: str) -> None:
+    """List runs with their status and headline metrics."""
+    from supernet.store import ResultStore
+
+    db = Path(out_dir) / "supernet.db"
+    if not db.exists():
+        raise SupernetError(f"no results store at {db}; train a run first or pass --out-dir")
+    store = ResultStore(db)
+    header = f"{'run':<28} {'status':<11} {'epochs':>6} {'acc':>6} {'s-KdT':>6} {'KdT':>6} {'final':>6} {'params s-KdT':>12}"
+    click.echo(header)
+    for row in store.runs():
+        m = store.latest_metrics(row.id)
+        total = row.config.get("protocol", {}).get("epochs", "?")
+        click.echo(
+            f"{row.id:<28} {row.status:<11} {f'{row.epochs_done}/{total}':>6} {_f(m.get('acc_mean'), 1):>6} "
+            f"{_f(m.get('skdt')):>6} {_f(m.get('kdt')):>6} {_f(m.get('final_acc'), 2):>6} {_f(m.get('params/skdt')):>12}"
+        )
+
+
+@cli.command()
+@click.argument("run_id")
+@OUT_DIR
+def show(run_id: str, out_dir: str) -> None:
+    """Every evaluation of a run: super-net metrics next to the parameter-count baseline."""
+    from supernet.store import ResultStore
+
+    store = ResultStore(Path(out_dir) / "supernet.db")
+    row = store.get_run(run_id)
+    click.echo(f"run {row.id}  status {row.status}  epochs {row.epochs_done}  dir {row.run_dir}")
+    if row.message:
+        click.echo(f"message: {row.message}")
+    for ev in store.evaluations(row.id):
+        m = ev["metrics"]
+        click.echo(f"\nepoch {ev['epoch']}  bn={ev['bn']}  {ev['split']} ({ev['n_images']} images)  {ev['seconds']:.0f}s")
+        click.echo(f"  {'metric':<18} {'super-net':>10} {'params':>10}")
+        for key in ("kdt", "skdt", "spearman", "p_surpass_random", "final_acc"):
+            click.echo(f"  {key:<18} {_f(m.get(key)):>10} {_f(m.get('params/' + key)):>10}")
+        click.echo(f"  {'acc_mean':<18} {_f(m.get('acc_mean'), 2):>10}   (std {_f(m.get('acc_std'), 2)})")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("run_id")
+@click.argument("overrides", nargs=-1)
+@OUT_DIR
+def evaluate(run_id: str, overrides: tuple[str, ...], out_dir: str) -> None:
+    """Re-evaluate RUN_ID's checkpoint on its pool (e.g. bn=running, evaluation.max_images=2560)."""
+    from supernet.run import evaluate_run
+    from supernet.store import ResultStore
+
+    store = ResultStore(Path(out_dir) / "supernet.db")
+    result = evaluate_run(store, run_id, list(overrides))
+    _print_metrics(store.get_run(run_id).id, result.metrics)
+
+
+@cli.command()
+@click.argument("space")
+@click.argument("archs", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+def arch(space: str, archs: tuple[str, ...], as_json: bool) -> None:
+    """Describe architectures: key, unique key, parameters, ground truth. ARCH '-' reads stdin."""
+    from supernet.archinfo import describe
+
+    texts = [line.strip() for a in archs for line in (sys.stdin if a == "-" else [a]) if line.strip()]
+    rows = describe(space, texts)
+    if as_json:
+        for r in rows:
+            click.echo(json.dumps(r))
+        return
+    cols = [k for k in rows[0] if k not in ("key", "unique_key")]
+    click.echo("\t".join(["key", *cols, "unique_key"]))
+    for r in rows:
+        click.echo("\t".join(str(r[c]) for c in ["key", *cols, "unique_key"]))
+
+
+def _f(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _print_metrics(run_id: str, m: dict[str, float]) -> None:
+    click.echo(
+        f"{run_id}: acc {_f(m.get('acc_mean'), 2)}±{_f(m.get('acc_std'), 2)}  s-KdT {_f(m.get('skdt'))} "
+        f"(params baseline {_f(m.get('params/skdt'))})  KdT {_f(m.get('kdt'))}  Spearman {_f(m.get('spearman'))}  "
+        f"P>R {_f(m.get('p_surpass_random'))}  final model {_f(m.get('final_acc'), 2)}%"
+    )
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except SupernetError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted: re-run the same command to resume", err=True)
+        sys.exit(130)

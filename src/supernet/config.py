@@ -1,0 +1,200 @@
+"""Typed run configuration: a YAML recipe plus ``key=value`` overrides.
+
+One pydantic model per concept of the paper (space, f_ws, P_ws, evaluation, data) so a factor of
+Table 1 is always one explicit, validated config path (see ``factors.py``). Unknown keys are refused
+with the closest valid key, and bad values name the allowed ones, because a silently ignored typo
+in an ablation would invalidate the whole sweep.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from supernet.errors import SupernetError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SpaceConfig(_Strict):
+    name: Literal["nasbench201"] = "nasbench201"
+
+
+class SupernetConfig(_Strict):
+    """f_ws: how the super-net is built."""
+
+    channels: int = Field(16, ge=1, description="initial channels C")
+    layers: int = Field(5, ge=1, description="cells per stage N")
+    op_placement: Literal["node", "edge"] = Field(
+        "node", description="node: the authors' default (SPEC 4.2); edge: the standard NB201 super-net"
+    )
+    bn_affine: bool = True
+    bn_track_stats: bool = Field(
+        False, description="keep running statistics (needed to evaluate with bn=running)"
+    )
+    num_classes: int = Field(10, ge=2)
+
+
+class ProtocolConfig(_Strict):
+    """P_ws: how the super-net is trained."""
+
+    epochs: int = Field(400, ge=1)
+    batch_size: int = Field(256, ge=1)
+    lr: float = Field(0.025, gt=0)
+    lr_min: float = Field(0.001, ge=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(5e-4, ge=0)
+    grad_clip: float = Field(5.0, gt=0)
+    sampler: Literal["uniform", "encoding"] = Field(
+        "uniform", description="uniform over architectures, or over encodings (Random-NAS)"
+    )
+    validate_every_epoch: bool = Field(
+        True, description="per-epoch accuracy on the held-out train part, one random arch per batch"
+    )
+
+
+class EvaluationConfig(_Strict):
+    every: int = Field(30, ge=0, description="evaluate the pool every E epochs (0: only at the end)")
+    pool_size: int = Field(200, ge=2)
+    bn: Literal["batch", "running"] = Field(
+        "batch", description="batch: batch statistics at evaluation (the paper's fix); running: tracked"
+    )
+    batch_size: int | None = Field(None, ge=1, description="default: the training batch size")
+    split: Literal["test", "valid"] = "test"
+    max_images: int | None = Field(None, ge=1, description="evaluate on a fixed random subset of N images")
+    skdt_threshold: float = Field(1e-3, gt=0)
+    skdt_variant: Literal["code", "clean"] = "code"
+    psr_form: Literal["code", "paper"] = "code"
+    top_k: int = Field(3, ge=1)
+    ground_truth: str = Field("cifar10/test", description="dataset/split column of the table")
+
+
+class DataConfig(_Strict):
+    root: str | None = Field(None, description="official batches dir, image folder, or .tar.gz of one")
+    train_portion: float = Field(0.5, gt=0, le=1)
+    max_train_images: int | None = Field(None, ge=1, description="random subset of the train set")
+    cache_dir: str | None = None
+
+
+class Config(_Strict):
+    name: str = "run"
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    out_dir: str = "runs"
+    resume: bool = Field(True, description="continue from the run's last checkpoint when it exists")
+    progress: bool = True
+    space: SpaceConfig = SpaceConfig()
+    supernet: SupernetConfig = SupernetConfig()
+    protocol: ProtocolConfig = ProtocolConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    data: DataConfig = DataConfig()
+
+    def run_id(self) -> str:
+        """Deterministic id: re-running the same experiment finds (and resumes) the same run."""
+        ident = self.model_dump(exclude={"device", "out_dir", "resume", "progress"})
+        ident["evaluation"] = {k: ident["evaluation"][k] for k in ("every", "pool_size")}
+        ident["data"].pop("cache_dir")
+        digest = hashlib.sha1(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:8]
+        return f"{self.name}-s{self.seed}-{digest}"
+
+
+def _all_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
+    paths = []
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            paths.extend(_all_paths(ann, f"{prefix}{name}."))
+        else:
+            paths.append(f"{prefix}{name}")
+    return paths
+
+
+VALID_KEYS: list[str] = _all_paths(Config)
+
+
+def _suggest(key: str) -> str:
+    close = difflib.get_close_matches(key, VALID_KEYS, n=1, cutoff=0.4)
+    if not close:  # also try matching on the last component (user forgot the section)
+        tail = {p.rsplit(".", 1)[-1]: p for p in VALID_KEYS}
+        hit = difflib.get_close_matches(key.rsplit(".", 1)[-1], list(tail), n=1, cutoff=0.6)
+        close = [tail[hit[0]]] if hit else []
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise SupernetError(f"override '{text}' is not of the form key=value (e.g. protocol.epochs=10)")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def _set_path(tree: dict[str, Any], key: str, value: Any) -> None:
+    if key not in VALID_KEYS:
+        raise SupernetError(f"unknown config key '{key}'{_suggest(key)}")
+    node = tree
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise SupernetError(f"config key '{part}' is a section, not a value")
+    node[parts[-1]] = value
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for k, v in tree.items():
+        path = f"{prefix}{k}"
+        if isinstance(v, dict):
+            flat.update(_flatten(v, f"{path}."))
+        else:
+            flat[path] = v
+    return flat
+
+
+def build_config(tree: dict[str, Any] | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    merged: dict[str, Any] = {}
+    for key, value in _flatten(tree or {}).items():
+        _set_path(merged, key, value)
+    for text in overrides:
+        key, value = parse_override(text)
+        _set_path(merged, key, value)
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as exc:
+        raise SupernetError(_format_validation(exc)) from None
+
+
+def _format_validation(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        lines.append(f"bad value for '{loc}': {err['input']!r}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_config(recipe: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    tree: dict[str, Any] = {}
+    if recipe is not None:
+        path = Path(recipe)
+        if not path.is_file():
+            raise SupernetError(f"recipe '{recipe}' not found (expected a YAML file, e.g. recipes/nb201.yaml)")
+        try:
+            tree = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise SupernetError(f"recipe '{recipe}' is not valid YAML: {exc}") from None
+        if not isinstance(tree, dict):
+            raise SupernetError(f"recipe '{recipe}' must be a mapping of config keys")
+    return build_config(tree, overrides)

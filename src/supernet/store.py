@@ -1,0 +1,216 @@
+"""SQLite results store: runs, per-epoch statistics, per-architecture accuracies, metrics.
+
+Everything a report shows can be recomputed from these rows (each evaluated architecture keeps its
+super-net accuracy, ground truth, rank and parameter count), so a metric definition can change
+without retraining. One writer per database (the CLI process, or the Ray driver).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from supernet.errors import SupernetError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, name TEXT, space TEXT, seed INTEGER, config TEXT NOT NULL,
+    status TEXT NOT NULL, message TEXT, run_dir TEXT NOT NULL,
+    epochs_done INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL, updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS epochs (
+    run_id TEXT NOT NULL REFERENCES runs(id), epoch INTEGER NOT NULL, lr REAL, train_loss REAL,
+    train_acc REAL, valid_loss REAL, valid_acc REAL, seconds REAL, images_per_s REAL,
+    PRIMARY KEY (run_id, epoch)
+);
+CREATE TABLE IF NOT EXISTS pool (
+    run_id TEXT NOT NULL REFERENCES runs(id), position INTEGER NOT NULL, arch TEXT NOT NULL,
+    PRIMARY KEY (run_id, position)
+);
+CREATE TABLE IF NOT EXISTS evaluations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL REFERENCES runs(id),
+    epoch INTEGER NOT NULL, bn TEXT NOT NULL, split TEXT NOT NULL, n_images INTEGER NOT NULL,
+    batch_size INTEGER NOT NULL, settings TEXT NOT NULL, seconds REAL, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS arch_results (
+    evaluation_id INTEGER NOT NULL REFERENCES evaluations(id), arch TEXT NOT NULL,
+    accuracy REAL NOT NULL, ground_truth REAL NOT NULL, gt_rank INTEGER NOT NULL, params INTEGER NOT NULL,
+    PRIMARY KEY (evaluation_id, arch)
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    evaluation_id INTEGER NOT NULL REFERENCES evaluations(id), name TEXT NOT NULL, value REAL,
+    PRIMARY KEY (evaluation_id, name)
+);
+"""
+
+RUN_STATES = ("running", "completed", "failed", "interrupted")
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: str
+    name: str
+    space: str
+    seed: int
+    config: dict[str, Any]
+    status: str
+    message: str | None
+    run_dir: str
+    epochs_done: int
+    created: float
+    updated: float
+
+
+class ResultStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30)
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise SupernetError(f"results store {self.path} is not a usable SQLite database: {exc}") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._db:  # commits, or rolls back on error: a failed write leaves nothing half-stored
+            yield self._db
+
+    # runs -------------------------------------------------------------------------------------
+    def upsert_run(self, run_id: str, *, name: str, space: str, seed: int, config: dict, run_dir: str) -> None:
+        now = time.time()
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO runs (id, name, space, seed, config, status, run_dir, created, updated) "
+                "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                "status='running', message=NULL, config=excluded.config, updated=excluded.updated",
+                (run_id, name, space, seed, json.dumps(config, sort_keys=True), run_dir, now, now),
+            )
+
+    def set_status(self, run_id: str, status: str, message: str | None = None) -> None:
+        assert status in RUN_STATES, status
+        with self._tx() as db:
+            db.execute(
+                "UPDATE runs SET status=?, message=?, updated=? WHERE id=?", (status, message, time.time(), run_id)
+            )
+
+    def reset_run(self, run_id: str) -> None:
+        """Forget a run's results before it restarts from scratch (resume=false)."""
+        with self._tx() as db:
+            ev = "SELECT id FROM evaluations WHERE run_id=?"
+            db.execute(f"DELETE FROM arch_results WHERE evaluation_id IN ({ev})", (run_id,))
+            db.execute(f"DELETE FROM metrics WHERE evaluation_id IN ({ev})", (run_id,))
+            for table in ("evaluations", "epochs", "pool"):
+                db.execute(f"DELETE FROM {table} WHERE run_id=?", (run_id,))
+            db.execute("UPDATE runs SET epochs_done=0 WHERE id=?", (run_id,))
+
+    def get_run(self, run_id: str) -> RunRow:
+        rows = self._db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchall()
+        if not rows:
+            matches = self._db.execute("SELECT * FROM runs WHERE id LIKE ?", (f"{run_id}%",)).fetchall()
+            if len(matches) != 1:
+                hint = "ambiguous prefix" if matches else "no such run"
+                raise SupernetError(f"run '{run_id}': {hint} in {self.path} (see `supernet runs`)")
+            rows = matches
+        return self._row(rows[0])
+
+    def runs(self) -> list[RunRow]:
+        return [self._row(r) for r in self._db.execute("SELECT * FROM runs ORDER BY created").fetchall()]
+
+    @staticmethod
+    def _row(r: Sequence[Any]) -> RunRow:
+        return RunRow(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7], r[8], r[9], r[10])
+
+    # training ---------------------------------------------------------------------------------
+    def set_pool(self, run_id: str, archs: Sequence[str]) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM pool WHERE run_id=?", (run_id,))
+            db.executemany("INSERT INTO pool VALUES (?, ?, ?)", [(run_id, i, a) for i, a in enumerate(archs)])
+
+    def pool(self, run_id: str) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT arch FROM pool WHERE run_id=? ORDER BY position", (run_id,))]
+
+    def add_epoch(self, run_id: str, epoch: int, stats: dict[str, float | None]) -> None:
+        cols = ("lr", "train_loss", "train_acc", "valid_loss", "valid_acc", "seconds", "images_per_s")
+        with self._tx() as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO epochs VALUES (?, ?, {', '.join('?' * len(cols))})",
+                (run_id, epoch, *(stats.get(c) for c in cols)),
+            )
+            db.execute("UPDATE runs SET epochs_done=?, updated=? WHERE id=?", (epoch + 1, time.time(), run_id))
+
+    def epochs(self, run_id: str) -> list[dict[str, Any]]:
+        cur = self._db.execute("SELECT * FROM epochs WHERE run_id=? ORDER BY epoch", (run_id,))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    # evaluation -------------------------------------------------------------------------------
+    def add_evaluation(
+        self,
+        run_id: str,
+        *,
+        epoch: int,
+        bn: str,
+        split: str,
+        n_images: int,
+        batch_size: int,
+        settings: dict[str, Any],
+        seconds: float,
+        archs: Sequence[tuple[str, float, float, int, int]],
+        metrics: dict[str, float],
+    ) -> int:
+        """Store one pool evaluation atomically: (arch, accuracy, ground truth, rank, params) rows."""
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO evaluations (run_id, epoch, bn, split, n_images, batch_size, settings, seconds, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, epoch, bn, split, n_images, batch_size, json.dumps(settings, sort_keys=True), seconds, time.time()),
+            )
+            eid = int(cur.lastrowid or 0)
+            db.executemany("INSERT INTO arch_results VALUES (?, ?, ?, ?, ?, ?)", [(eid, *a) for a in archs])
+            db.executemany("INSERT INTO metrics VALUES (?, ?, ?)", [(eid, k, v) for k, v in metrics.items()])
+        return eid
+
+    def drop_evaluations_from(self, run_id: str, epoch: int) -> None:
+        """Evaluations of epochs a resumed run is about to redo would otherwise appear twice."""
+        with self._tx() as db:
+            ev = "SELECT id FROM evaluations WHERE run_id=? AND epoch>=?"
+            db.execute(f"DELETE FROM arch_results WHERE evaluation_id IN ({ev})", (run_id, epoch))
+            db.execute(f"DELETE FROM metrics WHERE evaluation_id IN ({ev})", (run_id, epoch))
+            db.execute("DELETE FROM evaluations WHERE run_id=? AND epoch>=?", (run_id, epoch))
+
+    def evaluations(self, run_id: str) -> list[dict[str, Any]]:
+        cur = self._db.execute("SELECT * FROM evaluations WHERE run_id=? ORDER BY id", (run_id,))
+        names = [d[0] for d in cur.description]
+        out = []
+        for r in cur.fetchall():
+            row = dict(zip(names, r, strict=True))
+            row["settings"] = json.loads(row["settings"])
+            row["metrics"] = self.metrics(row["id"])
+            out.append(row)
+        return out
+
+    def metrics(self, evaluation_id: int) -> dict[str, float]:
+        return dict(self._db.execute("SELECT name, value FROM metrics WHERE evaluation_id=?", (evaluation_id,)))
+
+    def arch_results(self, evaluation_id: int) -> list[tuple[str, float, float, int, int]]:
+        return self._db.execute(
+            "SELECT arch, accuracy, ground_truth, gt_rank, params FROM arch_results WHERE evaluation_id=? ORDER BY rowid",
+            (evaluation_id,),
+        ).fetchall()
+
+    def latest_metrics(self, run_id: str) -> dict[str, float]:
+        row = self._db.execute(
+            "SELECT id FROM evaluations WHERE run_id=? ORDER BY id DESC LIMIT 1", (run_id,)
+        ).fetchone()
+        return self.metrics(row[0]) if row else {}

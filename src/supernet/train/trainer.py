@@ -1,0 +1,111 @@
+"""Single-path one-shot training (P_ws): one sampled architecture per mini-batch.
+
+Kept short on purpose: the loop is the paper's (SGD, cosine schedule, grad-norm clipping), every
+knob comes from ``ProtocolConfig``, and randomness is derived per epoch so that a resumed run
+reproduces an uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from supernet.config import ProtocolConfig
+from supernet.errors import SupernetError
+from supernet.train.sampler import Sampler, epoch_rng
+
+TRAIN_STREAM, VALID_STREAM = 1, 2
+NAN_CHECK_EVERY = 50  # steps; checking every step would force a host sync on GPUs
+
+
+@dataclass
+class EpochStats:
+    lr: float
+    train_loss: float
+    train_acc: float
+    seconds: float
+    images_per_s: float
+    valid_loss: float | None = None
+    valid_acc: float | None = None
+
+
+class Trainer:
+    def __init__(
+        self, model: nn.Module, sampler: Sampler, protocol: ProtocolConfig, seed: int
+    ) -> None:
+        self.model, self.sampler, self.protocol, self.seed = model, sampler, protocol, seed
+        self.optimizer = torch.optim.SGD(
+            model.parameters(), lr=protocol.lr, momentum=protocol.momentum, weight_decay=protocol.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.optimizer, T_max=protocol.epochs, eta_min=protocol.lr_min
+        )
+
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+    def train_epoch(self, epoch: int, batches, on_step: Callable[[], None] | None = None) -> EpochStats:
+        """One pass over ``batches`` (an iterable of (x, y) already on the device)."""
+        model, opt = self.model, self.optimizer
+        model.train()
+        rng = epoch_rng(self.seed, TRAIN_STREAM, epoch)
+        lr = opt.param_groups[0]["lr"]
+        loss_sum = correct = torch.zeros((), device=next(model.parameters()).device)
+        n = 0
+        start = time.perf_counter()
+        for step, (x, y) in enumerate(batches):
+            logits = model(x, self.sampler(rng))
+            loss = F.cross_entropy(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), self.protocol.grad_clip)
+            opt.step()
+            loss_sum = loss_sum + loss.detach() * y.numel()
+            correct = correct + (logits.detach().argmax(1) == y).sum()
+            n += y.numel()
+            if step % NAN_CHECK_EVERY == 0:
+                self._check_finite(loss.detach(), epoch, step)
+            if on_step is not None:
+                on_step()
+        self._check_finite(loss_sum, epoch, "end")
+        self.scheduler.step()
+        seconds = time.perf_counter() - start
+        return EpochStats(lr, float(loss_sum) / max(n, 1), 100.0 * float(correct) / max(n, 1), seconds, n / seconds)
+
+    @torch.inference_mode()
+    def validate(self, epoch: int, batches) -> tuple[float, float]:
+        """Held-out loss/accuracy, a different random architecture per batch (as the authors log it)."""
+        self.model.eval()
+        rng = epoch_rng(self.seed, VALID_STREAM, epoch)
+        loss_sum = correct = 0.0
+        n = 0
+        for x, y in batches:
+            logits = self.model(x, self.sampler(rng))
+            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+            correct += float((logits.argmax(1) == y).sum())
+            n += y.numel()
+        return loss_sum / max(n, 1), 100.0 * correct / max(n, 1)
+
+    @staticmethod
+    def _check_finite(loss: torch.Tensor, epoch: int, step: int | str) -> None:
+        value = float(loss)
+        if not math.isfinite(value):
+            raise SupernetError(
+                f"training diverged: loss is {value} at epoch {epoch}, step {step}; "
+                "lower protocol.lr or check the data"
+            )
