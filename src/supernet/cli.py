@@ -97,6 +97,16 @@ def evaluate(run_id: str, overrides: tuple[str, ...], out_dir: str) -> None:
 
 
 @cli.command()
+@click.argument("recipe", required=False, type=click.Path(dir_okay=False))
+def keys(recipe: str | None) -> None:
+    """Every config key with its value (defaults, or RECIPE's) and what it means."""
+    from supernet.config import describe_keys, load_config
+
+    for key, value, doc in describe_keys(load_config(recipe)):
+        click.echo(f"{key:<32} {value!s:<14} {doc}")
+
+
+@cli.command()
 @click.argument("space")
 @click.argument("archs", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")

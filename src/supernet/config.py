@@ -25,7 +25,7 @@ class _Strict(BaseModel):
 
 
 class SpaceConfig(_Strict):
-    name: Literal["nasbench201"] = "nasbench201"
+    name: Literal["nasbench201"] = Field("nasbench201", description="search space")
 
 
 class SupernetConfig(_Strict):
@@ -36,23 +36,23 @@ class SupernetConfig(_Strict):
     op_placement: Literal["node", "edge"] = Field(
         "node", description="node: the authors' default (SPEC 4.2); edge: the standard NB201 super-net"
     )
-    bn_affine: bool = True
+    bn_affine: bool = Field(True, description="learnable BN scale and shift (match the stand-alone protocol)")
     bn_track_stats: bool = Field(
         False, description="keep running statistics (needed to evaluate with bn=running)"
     )
-    num_classes: int = Field(10, ge=2)
+    num_classes: int = Field(10, ge=2, description="classifier outputs")
 
 
 class ProtocolConfig(_Strict):
     """P_ws: how the super-net is trained."""
 
-    epochs: int = Field(400, ge=1)
-    batch_size: int = Field(256, ge=1)
-    lr: float = Field(0.025, gt=0)
-    lr_min: float = Field(0.001, ge=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
-    weight_decay: float = Field(5e-4, ge=0)
-    grad_clip: float = Field(5.0, gt=0)
+    epochs: int = Field(400, ge=1, description="training epochs (also the cosine schedule length)")
+    batch_size: int = Field(256, ge=1, description="one sampled architecture per batch")
+    lr: float = Field(0.025, gt=0, description="initial SGD learning rate")
+    lr_min: float = Field(0.001, ge=0, description="cosine schedule floor")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
+    weight_decay: float = Field(5e-4, ge=0, description="L2 weight decay")
+    grad_clip: float = Field(5.0, gt=0, description="gradient-norm clipping")
     sampler: Literal["uniform", "encoding"] = Field(
         "uniform", description="uniform over architectures, or over encodings (Random-NAS)"
     )
@@ -63,34 +63,34 @@ class ProtocolConfig(_Strict):
 
 class EvaluationConfig(_Strict):
     every: int = Field(30, ge=0, description="evaluate the pool every E epochs (0: only at the end)")
-    pool_size: int = Field(200, ge=2)
+    pool_size: int = Field(200, ge=2, description="architectures drawn without replacement from the seed")
     bn: Literal["batch", "running"] = Field(
         "batch", description="batch: batch statistics at evaluation (the paper's fix); running: tracked"
     )
     batch_size: int | None = Field(None, ge=1, description="default: the training batch size")
-    split: Literal["test", "valid"] = "test"
+    split: Literal["test", "valid"] = Field("test", description="test set, or the held-out part of train")
     max_images: int | None = Field(None, ge=1, description="evaluate on a fixed random subset of N images")
-    skdt_threshold: float = Field(1e-3, gt=0)
-    skdt_variant: Literal["code", "clean"] = "code"
-    psr_form: Literal["code", "paper"] = "code"
-    top_k: int = Field(3, ge=1)
+    skdt_threshold: float = Field(1e-3, gt=0, description="sparse Kendall-Tau bucket width (fraction)")
+    skdt_variant: Literal["code", "clean"] = Field("code", description="the authors' construction, or the clean one")
+    psr_form: Literal["code", "paper"] = Field("code", description="P>R as in the authors' code, or as printed")
+    top_k: int = Field(3, ge=1, description="architectures selected for the final searched model and P>R")
     ground_truth: str = Field("cifar10/test", description="dataset/split column of the table")
 
 
 class DataConfig(_Strict):
     root: str | None = Field(None, description="official batches dir, image folder, or .tar.gz of one")
-    train_portion: float = Field(0.5, gt=0, le=1)
+    train_portion: float = Field(0.5, gt=0, le=1, description="share of the train set the super-net trains on")
     max_train_images: int | None = Field(None, ge=1, description="random subset of the train set")
-    cache_dir: str | None = None
+    cache_dir: str | None = Field(None, description="decoded-array cache (default ~/.cache/supernet)")
 
 
 class Config(_Strict):
-    name: str = "run"
-    seed: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    out_dir: str = "runs"
+    name: str = Field("run", description="prefix of the run id")
+    seed: int = Field(0, ge=0, description="fixes split, pool, sampled paths and initialisation")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda when available")
+    out_dir: str = Field("runs", description="holds supernet.db and one directory per run")
     resume: bool = Field(True, description="continue from the run's last checkpoint when it exists")
-    progress: bool = True
+    progress: bool = Field(True, description="progress bars")
     space: SpaceConfig = SpaceConfig()
     supernet: SupernetConfig = SupernetConfig()
     protocol: ProtocolConfig = ProtocolConfig()
@@ -118,6 +118,21 @@ def _all_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 
 VALID_KEYS: list[str] = _all_paths(Config)
+
+
+def describe_keys(cfg: Config) -> list[tuple[str, Any, str]]:
+    """(dotted key, value in ``cfg``, description) for every leaf of the config."""
+    rows = []
+    for path in VALID_KEYS:
+        node: Any = cfg
+        model: type[BaseModel] = Config
+        for part in path.split("."):
+            field = model.model_fields[part]
+            node = getattr(node, part)
+            if isinstance(node, BaseModel):
+                model = type(node)
+        rows.append((path, node, field.description or ""))
+    return rows
 
 
 def _suggest(key: str) -> str:

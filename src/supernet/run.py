@@ -182,7 +182,7 @@ class Run:
         try:
             if start_epoch == 0:
                 store.reset_run(self.id)
-            store.drop_evaluations_from(self.id, start_epoch)
+            store.drop_evaluations_from(self.id, start_epoch + 1)  # labels count completed epochs
             pool = draw_pool(self.space, cfg.evaluation.pool_size, cfg.seed)
             store.set_pool(self.id, pool)
             self._loop(trainer, data, pool, start_epoch)

@@ -1,0 +1,3 @@
+from supernet.cli import main
+
+main()

@@ -1,0 +1,47 @@
+"""Shared fixtures: a tiny CIFAR-shaped image folder so end-to-end tests run the real code paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+@pytest.fixture(scope="session")
+def tiny_cifar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """30 train / 10 test images per class; each class has its own mean colour, so it is learnable."""
+    root = tmp_path_factory.mktemp("tiny-cifar")
+    rng = np.random.default_rng(0)
+    for split, per_class in (("train", 30), ("test", 10)):
+        for label, name in enumerate(CLASSES):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            base = np.array([25 * label, 255 - 25 * label, (80 * label) % 256])
+            for i in range(per_class):
+                img = np.clip(base + rng.normal(0, 40, (32, 32, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(img).save(folder / f"{i:04d}.png")
+    return root
+
+
+@pytest.fixture()
+def tiny_overrides(tiny_cifar: Path, tmp_path: Path) -> list[str]:
+    """A C=4, N=1 super-net, two short epochs, a pool of 20: seconds on a CPU."""
+    return [
+        f"data.root={tiny_cifar}",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        f"out_dir={tmp_path / 'runs'}",
+        "device=cpu",
+        "progress=false",
+        "supernet.channels=4",
+        "supernet.layers=1",
+        "protocol.epochs=2",
+        "protocol.batch_size=32",
+        "evaluation.pool_size=20",
+        "evaluation.every=1",
+    ]

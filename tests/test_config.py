@@ -1,0 +1,65 @@
+from pathlib import Path
+
+import pytest
+
+from supernet.config import VALID_KEYS, build_config, load_config
+from supernet.errors import SupernetError
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+def test_recipe_holds_the_papers_nb201_protocol():
+    cfg = load_config(RECIPES / "nb201.yaml")
+    s, p = cfg.supernet, cfg.protocol
+    assert (s.channels, s.layers, s.bn_affine) == (16, 5, True)
+    assert (p.batch_size, p.lr, p.weight_decay, p.momentum, p.grad_clip, p.lr_min) == (256, 0.025, 5e-4, 0.9, 5.0, 0.001)
+    assert cfg.data.train_portion == 0.5 and cfg.evaluation.bn == "batch" and cfg.evaluation.pool_size == 200
+
+
+@pytest.mark.parametrize("recipe", sorted(p.name for p in RECIPES.glob("*.yaml")))
+def test_every_recipe_loads(recipe):
+    load_config(RECIPES / recipe)
+
+
+def test_overrides_are_typed():
+    cfg = build_config({}, ["protocol.epochs=3", "protocol.lr=0.1", "supernet.op_placement=edge", "data.root=/x"])
+    assert cfg.protocol.epochs == 3 and cfg.protocol.lr == 0.1 and cfg.supernet.op_placement == "edge"
+    assert cfg.data.root == "/x"
+
+
+def test_unknown_key_names_the_closest_valid_key():
+    with pytest.raises(SupernetError, match="unknown config key 'protocol.epoch'; did you mean 'protocol.epochs'"):
+        build_config({}, ["protocol.epoch=3"])
+    with pytest.raises(SupernetError, match="did you mean 'protocol.weight_decay'"):
+        build_config({}, ["weight_decay=1e-4"])
+    with pytest.raises(SupernetError, match="unknown config key 'protocl.lr'"):
+        build_config({"protocl": {"lr": 0.1}})
+
+
+def test_bad_value_names_the_allowed_ones():
+    with pytest.raises(SupernetError, match=r"evaluation.bn.*'batch' or 'running'"):
+        build_config({}, ["evaluation.bn=tracked"])
+    with pytest.raises(SupernetError, match="protocol.epochs"):
+        build_config({}, ["protocol.epochs=-1"])
+    with pytest.raises(SupernetError, match="key=value"):
+        build_config({}, ["protocol.epochs"])
+
+
+def test_run_id_is_stable_and_ignores_evaluation_only_settings():
+    a = build_config({}, ["seed=1"])
+    assert a.run_id() == build_config({}, ["seed=1", "evaluation.bn=running", "progress=false"]).run_id()
+    assert a.run_id() != build_config({}, ["seed=2"]).run_id()
+    assert a.run_id() != build_config({}, ["seed=1", "protocol.lr=0.1"]).run_id()
+
+
+def test_missing_or_invalid_recipe(tmp_path):
+    with pytest.raises(SupernetError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("protocol: [1, 2")
+    with pytest.raises(SupernetError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_valid_keys_cover_every_section():
+    assert {k.split(".")[0] for k in VALID_KEYS if "." in k} == {"space", "supernet", "protocol", "evaluation", "data"}
