@@ -80,6 +80,9 @@ def show(run_id: str, out_dir: str) -> None:
         for key in ("kdt", "skdt", "spearman", "p_surpass_random", "final_acc"):
             click.echo(f"  {key:<18} {_f(m.get(key)):>10} {_f(m.get('params/' + key)):>10}")
         click.echo(f"  {'acc_mean':<18} {_f(m.get('acc_mean'), 2):>10}   (std {_f(m.get('acc_std'), 2)})")
+        subs = sorted({k.split("/")[0] for k in m if k.startswith("sub")})
+        for sub in subs:  # Baseline-v2: per sub-space rankings and their mean
+            click.echo(f"  {sub + ' s-KdT':<18} {_f(m.get(sub + '/skdt')):>10} {_f(m.get(sub + '/params/skdt')):>10}")
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
@@ -94,6 +97,29 @@ def evaluate(run_id: str, overrides: tuple[str, ...], out_dir: str) -> None:
     store = ResultStore(Path(out_dir) / "supernet.db")
     result = evaluate_run(store, run_id, list(overrides))
     _print_metrics(store.get_run(run_id).id, result.metrics)
+
+
+@cli.command()
+@click.argument("space", type=click.Choice(["nasbench201", "nasbench101"]))
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--full", is_flag=True, help="NB101: nasbench_full.tfrecord (all four budgets)")
+def convert(space: str, source: str, out: str, full: bool) -> None:
+    """Convert an official benchmark file into a ground-truth table (use it as space.ground_truth=OUT).
+
+    nasbench201: NAS-Bench-201-v1_*.pth (refused if loading it would execute code);
+    nasbench101: nasbench_only108.tfrecord or, with --full, nasbench_full.tfrecord (no TensorFlow needed).
+    """
+    if space == "nasbench201":
+        from supernet.groundtruth.nb201_convert import convert_official_nb201
+
+        convert_official_nb201(source, out)
+    else:
+        from supernet.groundtruth.nb101_convert import convert_official_nb101
+
+        summary = convert_official_nb101(source, out, full=full, progress=True)
+        click.echo(f"{summary.cells} cells from {summary.records} records in {summary.seconds:.0f} s", err=True)
+    click.echo(f"wrote {out}")
 
 
 @cli.command()
@@ -120,10 +146,10 @@ def arch(space: str, archs: tuple[str, ...], as_json: bool) -> None:
         for r in rows:
             click.echo(json.dumps(r))
         return
-    cols = [k for k in rows[0] if k not in ("key", "unique_key")]
-    click.echo("\t".join(["key", *cols, "unique_key"]))
+    cols = list(dict.fromkeys(k for r in rows for k in r))  # union: ground truth may cover some rows only
+    click.echo("\t".join(cols))
     for r in rows:
-        click.echo("\t".join(str(r[c]) for c in ["key", *cols, "unique_key"]))
+        click.echo("\t".join(str(r.get(c, "-")) for c in cols))
 
 
 def _f(value: float | None, digits: int = 3) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from supernet.errors import SupernetError
 
@@ -25,7 +25,14 @@ class _Strict(BaseModel):
 
 
 class SpaceConfig(_Strict):
-    name: Literal["nasbench201"] = Field("nasbench201", description="search space")
+    name: Literal["nasbench201", "nasbench101"] = Field("nasbench201", description="search space")
+    subspace: int | None = Field(
+        None, ge=1, le=5, description="NB101: only cells with this many vertices feeding the output (SPEC 6.5)"
+    )
+    ground_truth: str | None = Field(
+        None,
+        description="table (.npz) or NASLib NB101 JSON; default: shipped NB201 table / NB101 500 validation archs",
+    )
 
 
 class SupernetConfig(_Strict):
@@ -41,6 +48,11 @@ class SupernetConfig(_Strict):
         False, description="keep running statistics (needed to evaluate with bn=running)"
     )
     num_classes: int = Field(10, ge=2, description="classifier outputs")
+    channel_strategy: Literal["fixed", "shuffle", "interpolate", "disabled"] = Field(
+        "fixed", description="NB101 dynamic channels; disabled needs space.subspace (one super-net per sub-space)"
+    )
+    wsbn: bool = Field(False, description="NB101: one BN per set of incoming vertices")
+    ofa_kernel: bool = Field(False, description="NB101: conv1x1 and conv3x3 share one 3x3 kernel (OFA)")
 
 
 class ProtocolConfig(_Strict):
@@ -74,7 +86,10 @@ class EvaluationConfig(_Strict):
     skdt_variant: Literal["code", "clean"] = Field("code", description="the authors' construction, or the clean one")
     psr_form: Literal["code", "paper"] = Field("code", description="P>R as in the authors' code, or as printed")
     top_k: int = Field(3, ge=1, description="architectures selected for the final searched model and P>R")
-    ground_truth: str = Field("cifar10/test", description="dataset/split column of the table")
+    ground_truth: str | None = Field(None, description="dataset/split column; default cifar10/test (NB101 val500: cifar10/valid)")
+    per_subspace: bool = Field(
+        False, description="NB101 Baseline-v2: a pool per sub-space, metrics per sub-space and their mean"
+    )
 
 
 class DataConfig(_Strict):
@@ -97,10 +112,26 @@ class Config(_Strict):
     evaluation: EvaluationConfig = EvaluationConfig()
     data: DataConfig = DataConfig()
 
+    @model_validator(mode="after")
+    def _factors_fit_the_space(self) -> Config:
+        s, space = self.supernet, self.space.name
+        if space == "nasbench201":
+            for key, value, default in (("channel_strategy", s.channel_strategy, "fixed"), ("wsbn", s.wsbn, False),
+                                        ("ofa_kernel", s.ofa_kernel, False)):
+                if value != default:
+                    raise ValueError(f"supernet.{key}={value} is not available for nasbench201 (NB101 only)")
+            if self.space.subspace is not None or self.evaluation.per_subspace:
+                raise ValueError("space.subspace / evaluation.per_subspace are NB101 options")
+        if s.channel_strategy == "disabled" and self.space.subspace is None:
+            raise ValueError("supernet.channel_strategy=disabled trains one super-net per sub-space: set space.subspace=K")
+        if self.evaluation.per_subspace and self.space.subspace is not None:
+            raise ValueError("evaluation.per_subspace evaluates a full-space super-net; unset space.subspace")
+        return self
+
     def run_id(self) -> str:
         """Deterministic id: re-running the same experiment finds (and resumes) the same run."""
         ident = self.model_dump(exclude={"device", "out_dir", "resume", "progress"})
-        ident["evaluation"] = {k: ident["evaluation"][k] for k in ("every", "pool_size")}
+        ident["evaluation"] = {k: ident["evaluation"][k] for k in ("every", "pool_size", "per_subspace")}
         ident["data"].pop("cache_dir")
         digest = hashlib.sha1(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:8]
         return f"{self.name}-s{self.seed}-{digest}"
@@ -196,7 +227,10 @@ def _format_validation(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
-        lines.append(f"bad value for '{loc}': {err['input']!r}: {err['msg']}")
+        if not loc:  # a cross-field rule of the whole config
+            lines.append(str(err["msg"]).removeprefix("Value error, "))
+        else:
+            lines.append(f"bad value for '{loc}': {err['input']!r}: {err['msg']}")
     return "\n".join(lines)
 
 

@@ -16,16 +16,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from supernet.builders import SpaceKit, build_kit
 from supernet.config import Config
 from supernet.data.cifar import ImageDataset, load_cifar10, subset
 from supernet.data.loader import DeviceLoader, split_indices
 from supernet.errors import SupernetError
 from supernet.evaluate.evaluator import PoolEvaluation, compute_metrics, supernet_accuracies
-from supernet.groundtruth.table import GroundTruth
-from supernet.nn.ops import BNSpec
-from supernet.spaces.nasbench201 import NB201Space
 from supernet.store import ResultStore
-from supernet.supernets.nasbench201 import NB201SuperNet, nb201_param_count
 from supernet.train.checkpoint import load_checkpoint, save_checkpoint
 from supernet.train.sampler import make_sampler
 from supernet.train.trainer import Trainer
@@ -33,8 +30,6 @@ from supernet.train.trainer import Trainer
 POOL_STREAM = 3
 EVAL_SUBSET_SEED = 0
 CHECKPOINT = "checkpoint.pt"
-# Parameter counts of the benchmark's f_proxy (NB201 trains C=16, N=5), whatever f_ws's size.
-BENCH_CHANNELS, BENCH_LAYERS = 16, 5
 
 
 def resolve_device(name: str) -> torch.device:
@@ -45,23 +40,28 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_space(cfg: Config) -> NB201Space:
-    return NB201Space()
-
-
-def build_supernet(cfg: Config) -> NB201SuperNet:
-    s = cfg.supernet
-    bn = BNSpec(affine=s.bn_affine, track=s.bn_track_stats)
-    return NB201SuperNet(s.channels, s.layers, s.num_classes, placement=s.op_placement, bn=bn)
-
-
-def draw_pool(space: NB201Space, size: int, seed: int) -> list[str]:
+def draw_pool(candidates: list[str], size: int, seed: int, stream: int = 0) -> list[str]:
     """Without replacement, from the seed alone: the same seed always evaluates the same pool."""
-    if size > len(space):
-        raise SupernetError(f"evaluation.pool_size={size} exceeds the {len(space)} architectures of the space")
-    rng = np.random.default_rng([seed, POOL_STREAM])
-    idx = np.sort(rng.choice(len(space), size=size, replace=False))
-    return [space.key(space.from_index(int(i))) for i in idx]
+    if size > len(candidates):
+        raise SupernetError(
+            f"evaluation.pool_size={size} exceeds the {len(candidates)} architectures with ground truth"
+        )
+    rng = np.random.default_rng([seed, POOL_STREAM, stream])
+    idx = np.sort(rng.choice(len(candidates), size=size, replace=False))
+    return [candidates[int(i)] for i in idx]
+
+
+def pool_groups(kit: SpaceKit, cfg: Config) -> list[tuple[str, list[str]]]:
+    """(metric prefix, pool) pairs: one pool, or one per sub-space for Baseline-v2 (SPEC 6.5)."""
+    ev = cfg.evaluation
+    if not ev.per_subspace:
+        return [("", draw_pool(kit.candidates(cfg.space.subspace), ev.pool_size, cfg.seed))]
+    groups = []
+    for k in kit.subspaces():
+        keys = kit.candidates(k)
+        if len(keys) >= 2:  # a ranking needs two architectures
+            groups.append((f"sub{k}/", draw_pool(keys, min(ev.pool_size, len(keys)), cfg.seed, stream=1 + k)))
+    return groups
 
 
 @dataclass
@@ -124,32 +124,47 @@ class Run:
         self.id = run_id or cfg.run_id()
         self.dir = Path(cfg.out_dir) / self.id
         self.store = store or ResultStore(Path(cfg.out_dir) / "supernet.db")
-        self.space = build_space(cfg)
-        self._gt: GroundTruth | None = None
+        self.kit = build_kit(cfg)
+        self.groups = pool_groups(self.kit, cfg)
+        self.pool = [k for _, keys in self.groups for k in keys]
 
-    @property
-    def gt(self) -> GroundTruth:
-        if self._gt is None:
-            self._gt = GroundTruth.nasbench201()
-        return self._gt
+    def use_stored_pool(self) -> None:
+        """Evaluate the pool the run was created with, even if pool drawing has changed since."""
+        stored = self.store.pool(self.id)
+        if not stored or stored == self.pool:
+            return
+        self.pool = stored
+        if len(self.groups) > 1 and self.kit.subspace_of is not None:
+            of = self.kit.subspace_of
+            subs = sorted({of(self.kit.arch_of(k)) for k in stored})
+            self.groups = [(f"sub{k}/", [key for key in stored if of(self.kit.arch_of(key)) == k]) for k in subs]
+        else:
+            self.groups = [("", stored)]
 
     def evaluate(self, model: torch.nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]],
-                 pool: list[str], epoch: int, bn: str | None = None) -> PoolEvaluation:
-        ev = self.cfg.evaluation
+                 epoch: int, bn: str | None = None) -> PoolEvaluation:
+        ev, kit, pool = self.cfg.evaluation, self.kit, self.pool
         bn = bn or ev.bn
-        archs = [self.space.parse(k) for k in pool]
+        archs = [kit.arch_of(k) for k in pool]
         start = time.perf_counter()
         bar = tqdm(total=len(archs), desc=f"evaluate ({bn} BN)", unit="arch", leave=False,
                    disable=not self.cfg.progress)
         with bar:
             acc = supernet_accuracies(model, archs, batches, bn, on_arch=lambda: bar.update())  # type: ignore[arg-type]
         seconds = time.perf_counter() - start
-        params = np.array([nb201_param_count(a, BENCH_CHANNELS, BENCH_LAYERS) for a in archs])
-        dataset, split = ev.ground_truth.split("/")
-        truth, ranks, metrics = compute_metrics(
-            acc, pool, params, self.gt, dataset=dataset, split=split, top_k=ev.top_k,
-            threshold=ev.skdt_threshold, skdt_variant=ev.skdt_variant, psr_form=ev.psr_form,
-        )
+        params = np.array([kit.param_count(a) for a in archs])
+        kw = dict(dataset=kit.gt_dataset, split=kit.gt_split, top_k=ev.top_k, threshold=ev.skdt_threshold,
+                  skdt_variant=ev.skdt_variant, psr_form=ev.psr_form)
+        truth, ranks, metrics = compute_metrics(acc, pool, params, kit.gt, **kw)  # type: ignore[arg-type]
+        if len(self.groups) > 1:
+            start_at = 0
+            for prefix, keys in self.groups:
+                sl = slice(start_at, start_at + len(keys))
+                start_at += len(keys)
+                _, _, sub = compute_metrics(acc[sl], keys, params[sl], kit.gt, **kw)  # type: ignore[arg-type]
+                metrics.update({prefix + k: v for k, v in sub.items()})
+            for name in ("skdt", "kdt", "params/skdt"):
+                metrics[f"subspace_mean/{name}"] = float(np.mean([metrics[p + name] for p, _ in self.groups]))
         result = PoolEvaluation(pool, acc, truth, ranks, params, metrics, seconds)
         n_images = sum(y.numel() for _, y in batches)
         self.store.add_evaluation(
@@ -165,8 +180,8 @@ class Run:
         # Build everything that can fail on bad input before the run is marked running.
         data = load_data(cfg, device)
         torch.manual_seed(cfg.seed)
-        model = build_supernet(cfg).to(device)
-        trainer = Trainer(model, make_sampler(self.space, cfg.protocol.sampler), cfg.protocol, cfg.seed)
+        model = self.kit.build_supernet().to(device)
+        trainer = Trainer(model, make_sampler(self.kit.space, cfg.protocol.sampler), cfg.protocol, cfg.seed)
         ckpt = self.dir / CHECKPOINT
         start_epoch = 0
         if ckpt.exists() and cfg.resume:
@@ -182,10 +197,11 @@ class Run:
         try:
             if start_epoch == 0:
                 store.reset_run(self.id)
+            else:
+                self.use_stored_pool()
             store.drop_evaluations_from(self.id, start_epoch + 1)  # labels count completed epochs
-            pool = draw_pool(self.space, cfg.evaluation.pool_size, cfg.seed)
-            store.set_pool(self.id, pool)
-            self._loop(trainer, data, pool, start_epoch)
+            store.set_pool(self.id, self.pool)
+            self._loop(trainer, data, start_epoch)
         except KeyboardInterrupt:
             store.set_status(self.id, "interrupted", "interrupted by the user; re-run the same command to resume")
             raise
@@ -195,7 +211,7 @@ class Run:
         store.set_status(self.id, "completed")
         return store.latest_metrics(self.id)
 
-    def _loop(self, trainer: Trainer, data: RunData, pool: list[str], start_epoch: int) -> None:
+    def _loop(self, trainer: Trainer, data: RunData, start_epoch: int) -> None:
         cfg = self.cfg
         epochs, every = cfg.protocol.epochs, cfg.evaluation.every
         steps = len(data.train)
@@ -212,7 +228,7 @@ class Run:
                 self.store.add_epoch(self.id, epoch, asdict(stats))
                 done = epoch + 1
                 if done == epochs or (every and done % every == 0):
-                    result = self.evaluate(trainer.model, data.eval_batches, pool, done)
+                    result = self.evaluate(trainer.model, data.eval_batches, done)
                     m = result.metrics
                     bar.write(f"epoch {done}: s-KdT {m['skdt']:.3f} (params baseline {m['params/skdt']:.3f}), "
                               f"KdT {m['kdt']:.3f}, final model {m['final_acc']:.2f}%")
@@ -248,12 +264,13 @@ def evaluate_run(store: ResultStore, run_id: str, overrides: list[str]) -> PoolE
     cfg = build_config(row.config, expanded)
     run = Run(cfg, store, run_id=row.id)
     run.dir = Path(row.run_dir)
+    run.use_stored_pool()
     ckpt = run.dir / CHECKPOINT
     if not ckpt.exists():
         raise SupernetError(f"run {row.id} has no checkpoint at {ckpt}; train it first")
     device = resolve_device(cfg.device)
     state = load_checkpoint(ckpt, device)
-    model = build_supernet(cfg).to(device)
+    model = run.kit.build_supernet().to(device)
     model.load_state_dict(state["trainer"]["model"])
     batches = eval_batches(cfg, load_dataset(cfg), device)
-    return run.evaluate(model, batches, store.pool(row.id), int(state["epoch"]))
+    return run.evaluate(model, batches, int(state["epoch"]))

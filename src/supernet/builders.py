@@ -1,0 +1,147 @@
+"""One builder per concept, per space: search space, ground truth, super-net, parameter count.
+
+``run.py`` asks for a :class:`SpaceKit` and never branches on the space name itself, so adding a
+space means adding one ``_kit_*`` function here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from supernet.config import Config
+from supernet.errors import SupernetError
+from supernet.groundtruth.table import GroundTruth
+from supernet.nn.ops import BNSpec
+
+
+@dataclass
+class SpaceKit:
+    space: Any  # a SearchSpace
+    gt: GroundTruth
+    gt_dataset: str
+    gt_split: str
+    build_supernet: Callable[[], nn.Module]
+    param_count: Callable[[Any], int]  # the benchmark's stand-alone size, for the training-free baseline
+    arch_of: Callable[[str], Any]  # ground-truth key -> architecture
+    subspace_of: Callable[[Any], int] | None = None  # NB101: vertices feeding the output
+
+    def candidates(self, subspace: int | None = None) -> list[str]:
+        """Keys a pool may be drawn from: those with ground truth, in the (sub-)space, in table order."""
+        keys = self.gt.keys()
+        if subspace is None or self.subspace_of is None:
+            return keys
+        return [k for k in keys if self.subspace_of(self.arch_of(k)) == subspace]
+
+    def subspaces(self) -> list[int]:
+        if self.subspace_of is None:
+            raise SupernetError("this space has no sub-spaces")
+        return sorted({self.subspace_of(self.arch_of(k)) for k in self.gt.keys()})
+
+
+SHIPPED = {"nb201": "nb201.npz", "nb101-val500": "nb101-val500.npz", "nb101-records30": "nb101-records30.npz"}
+
+
+def gt_path(spec: str | None, default: str) -> Path:
+    """A shipped table name (nb201, nb101-val500, nb101-records30) or a path to a converted .npz."""
+    name = SHIPPED.get(spec or default)
+    if name is not None:
+        with resources.as_file(resources.files("supernet.groundtruth") / "tables" / name) as p:
+            return p
+    path = Path(spec or "")
+    if not path.is_file():
+        raise SupernetError(
+            f"space.ground_truth '{spec}' is neither a shipped table ({', '.join(SHIPPED)}) nor an existing "
+            ".npz file (convert official files with scripts/convert_nb101.py)"
+        )
+    return path
+
+
+def _column(cfg: Config, gt: GroundTruth, default: str) -> tuple[str, str]:
+    name = cfg.evaluation.ground_truth or (default if default in gt.columns else gt.columns[0])
+    dataset, _, split = name.partition("/")
+    gt.accuracy(gt.keys()[0], split=split, dataset=dataset)  # fail now, with the table's own message
+    return dataset, split
+
+
+def _kit_nasbench201(cfg: Config) -> SpaceKit:
+    from supernet.spaces.nasbench201 import NB201Space
+    from supernet.supernets.nasbench201 import NB201SuperNet, nb201_param_count
+
+    s = cfg.supernet
+    gt = GroundTruth.load(gt_path(cfg.space.ground_truth, "nb201"))
+    dataset, split = _column(cfg, gt, "cifar10/test")
+    bn = BNSpec(affine=s.bn_affine, track=s.bn_track_stats)
+    space = NB201Space()
+    return SpaceKit(
+        space=space,
+        gt=gt,
+        gt_dataset=dataset,
+        gt_split=split,
+        build_supernet=lambda: NB201SuperNet(s.channels, s.layers, s.num_classes, placement=s.op_placement, bn=bn),
+        param_count=lambda a: nb201_param_count(a, 16, 5),  # NB201 trains C=16, N=5
+        arch_of=space.parse,
+    )
+
+
+def _kit_nasbench101(cfg: Config) -> SpaceKit:
+    from supernet.spaces.nasbench101 import NB101Space
+    from supernet.supernets.nasbench101 import NB101SuperNet, nb101_param_count
+
+    s = cfg.supernet
+    path = gt_path(cfg.space.ground_truth, "nb101-val500")
+    gt = GroundTruth.load(path)
+    dataset, split = _column(cfg, gt, "cifar10/test")
+    bn = BNSpec(affine=s.bn_affine, track=s.bn_track_stats)
+    space = NB101Space()
+    if cfg.space.subspace is not None:
+        space = space.subspace(cfg.space.subspace)
+    return SpaceKit(
+        space=space,
+        gt=gt,
+        gt_dataset=dataset,
+        gt_split=split,
+        build_supernet=lambda: NB101SuperNet(
+            s.channels, 3, s.layers, s.num_classes, channel_strategy=s.channel_strategy, wsbn=s.wsbn,
+            ofa_kernel=s.ofa_kernel, bn=bn,
+        ),
+        param_count=lambda c: nb101_param_count(c),  # NB101 trains stem 128, 3 stacks of 3 cells
+        arch_of=_nb101_cells(path),
+        subspace_of=lambda c: c.output_inputs,
+    )
+
+
+def _nb101_cells(path: Path) -> Callable[[str], Any]:
+    """Cells straight from the table's stored matrices: no enumeration of the whole space needed."""
+    from supernet.groundtruth.nb101_convert import load_nb101_details
+    from supernet.spaces.nasbench101 import make_cell
+
+    details = load_nb101_details(path)
+    rows: dict[str, int] = {}
+    cache: dict[str, Any] = {}
+
+    def arch_of(key: str) -> Any:
+        if key not in cache:
+            if not rows:
+                rows.update((k, i) for i, k in enumerate(details.keys.tolist()))
+            if key not in rows:
+                raise SupernetError(f"cell {key} is not in ground-truth table {path}")
+            r = rows[key]
+            n = int(details.num_vertices[r])
+            ops = ["input", *(details.op_names[c] for c in details.ops[r][: n - 2]), "output"]
+            cache[key] = make_cell(details.matrix[r][:n, :n], ops)
+        return cache[key]
+
+    return arch_of
+
+
+KITS: dict[str, Callable[[Config], SpaceKit]] = {"nasbench201": _kit_nasbench201, "nasbench101": _kit_nasbench101}
+
+
+def build_kit(cfg: Config) -> SpaceKit:
+    return KITS[cfg.space.name](cfg)

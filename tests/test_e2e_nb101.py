@@ -1,0 +1,82 @@
+"""NASBench-101 through the same pipeline: tiny runs of each channel strategy, sub-spaces, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from supernet.builders import build_kit
+from supernet.config import build_config, load_config
+from supernet.errors import SupernetError
+from supernet.run import Run
+
+RECIPE = str(Path(__file__).resolve().parents[1] / "recipes" / "nb101-cpu.yaml")
+INCEPTION = {
+    "matrix": [[0, 1, 1, 1, 0, 1, 0], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 1, 0, 0],
+               [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 0]],
+    "ops": ["input", "conv1x1-bn-relu", "conv3x3-bn-relu", "conv3x3-bn-relu", "conv3x3-bn-relu", "maxpool3x3",
+            "output"],
+}
+
+
+@pytest.fixture()
+def nb101_overrides(tiny_overrides: list[str]) -> list[str]:
+    drop = ("supernet.channels=", "protocol.epochs=", "evaluation.every=")
+    return [o for o in tiny_overrides if not o.startswith(drop)] + [
+        "supernet.channels=4", "protocol.epochs=1", "protocol.sampler=encoding", "data.max_train_images=300",
+    ]
+
+
+@pytest.mark.parametrize("strategy", ["fixed", "shuffle", "interpolate"])
+def test_each_channel_strategy_trains_and_ranks(nb101_overrides, strategy):
+    cfg = load_config(RECIPE, nb101_overrides + [f"supernet.channel_strategy={strategy}"])
+    metrics = Run(cfg).train()
+    assert {"skdt", "kdt", "final_acc", "params/skdt"} <= set(metrics)
+    assert 0 <= metrics["acc_mean"] <= 100
+
+
+def test_disabled_channels_train_one_subspace(nb101_overrides):
+    cfg = load_config(RECIPE, nb101_overrides + ["supernet.channel_strategy=disabled", "space.subspace=2",
+                                                 "evaluation.pool_size=30"])
+    run = Run(cfg)
+    kit = run.kit
+    assert all(kit.subspace_of(kit.arch_of(k)) == 2 for k in run.pool)
+    run.train()
+
+
+def test_baseline_v2_reports_per_subspace_rankings(nb101_overrides):
+    cfg = load_config(RECIPE, nb101_overrides + ["evaluation.per_subspace=true", "evaluation.pool_size=25"])
+    metrics = Run(cfg).train()
+    subs = sorted({k.split("/")[0] for k in metrics if k.startswith("sub") and not k.startswith("subspace")})
+    assert subs == ["sub1", "sub2", "sub3", "sub4"]  # sub0 holds a single cell: no ranking
+    mean = sum(metrics[f"{s}/skdt"] for s in subs) / len(subs)
+    assert metrics["subspace_mean/skdt"] == pytest.approx(mean)
+
+
+def test_val500_ground_truth_has_no_test_split():
+    kit = build_kit(build_config({}, ["space.name=nasbench101"]))
+    assert (kit.gt_dataset, kit.gt_split) == ("cifar10", "valid") and len(kit.gt) == 292
+    with pytest.raises(SupernetError, match="splits: valid"):
+        build_kit(build_config({}, ["space.name=nasbench101", "evaluation.ground_truth=cifar10/test"]))
+    with pytest.raises(SupernetError, match="pool_size=200 exceeds"):
+        Run(build_config({}, ["space.name=nasbench101", "space.subspace=2", "supernet.channel_strategy=disabled"]))
+
+
+def test_nb201_only_factors_are_refused_for_the_other_space():
+    with pytest.raises(SupernetError, match="not available for nasbench201"):
+        build_config({}, ["supernet.channel_strategy=shuffle"])
+
+
+def test_arch_command_describes_nb101_cells():
+    res = subprocess.run([sys.executable, "-m", "supernet", "arch", "nasbench101", "-", "--json"],
+                         input=json.dumps(INCEPTION) + "\n", capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    row = json.loads(res.stdout)
+    assert row["params"] == 2_694_282 and row["vertices"] == 7 and row["output_inputs"] == 4
+    bad = subprocess.run([sys.executable, "-m", "supernet", "arch", "nasbench101", '{"matrix": [[0]], "ops": []}'],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:")
