@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import itertools
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -376,16 +375,11 @@ def test_space_construction_is_lazy(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_full_enumeration_and_cache(tmp_path: Path) -> None:
     path = tmp_path / "nb101" / graph.CACHE_NAME
-    start = time.perf_counter()
     space = NB101Space(cache_file=path)
     assert len(space) == 423_624
-    build_s = time.perf_counter() - start
     assert path.exists()
-
-    start = time.perf_counter()
+    # Speed of build and load is measured by bench/groundtruth.py, not asserted here.
     arrays = graph.load_or_build(path, build=lambda: pytest.fail("a valid cache must not be rebuilt"))
-    load_s = time.perf_counter() - start
-    assert load_s < 5.0, f"cache load took {load_s:.2f}s (build took {build_s:.1f}s)"
     assert len(arrays["hashes"]) == 423_624
 
     sizes = space.subspace_sizes()
