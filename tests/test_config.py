@@ -46,10 +46,30 @@ def test_bad_value_names_the_allowed_ones():
 
 
 def test_run_id_is_stable_and_ignores_evaluation_only_settings():
-    a = build_config({}, ["seed=1"])
-    assert a.run_id() == build_config({}, ["seed=1", "evaluation.bn=running", "progress=false"]).run_id()
-    assert a.run_id() != build_config({}, ["seed=2"]).run_id()
-    assert a.run_id() != build_config({}, ["seed=1", "protocol.lr=0.1"]).run_id()
+    a = build_config({}, ["seed=1", "supernet.bn_track_stats=true"])
+    assert a.run_id() == build_config(
+        {}, ["seed=1", "supernet.bn_track_stats=true", "evaluation.bn=running", "progress=false"]
+    ).run_id()
+    assert a.run_id() != build_config({}, ["seed=2", "supernet.bn_track_stats=true"]).run_id()
+    assert a.run_id() != build_config({}, ["seed=1", "supernet.bn_track_stats=true", "protocol.lr=0.1"]).run_id()
+
+
+def test_cross_field_rules_fail_before_training():
+    for overrides, message in (
+        (["evaluation.bn=running"], "bn_track_stats=true"),
+        (["evaluation.top_k=300"], "exceeds evaluation.pool_size"),
+        (["protocol.lr_min=0.5"], "exceeds protocol.lr"),
+        (["space.name=nasbench101", "supernet.op_placement=edge"], "NASBench-201 option"),
+        (["name=../../escape"], "name"),
+        (["seed=18446744073709551616"], "seed"),
+    ):
+        with pytest.raises(SupernetError, match=message):
+            build_config({}, overrides)
+
+
+def test_text_keys_keep_the_raw_string():
+    cfg = build_config({}, ["name=2024", "data.root=0123"])
+    assert cfg.name == "2024" and cfg.data.root == "0123"
 
 
 def test_missing_or_invalid_recipe(tmp_path):

@@ -70,11 +70,17 @@ def test_metrics_are_recomputable_from_the_store(tiny_overrides):
         assert stored[key] == pytest.approx(value, nan_ok=True), key
 
 
-def test_resume_after_interruption_matches_an_uninterrupted_run(tiny_overrides, tmp_path, monkeypatch):
-    whole = load_config(RECIPE, tiny_overrides + [f"out_dir={tmp_path / 'whole'}"])
+NB101 = str(Path(__file__).resolve().parents[1] / "recipes" / "nb101-cpu.yaml")
+NB101_SHUFFLE = ["supernet.channel_strategy=shuffle", "protocol.sampler=encoding", "data.max_train_images=300"]
+
+
+@pytest.mark.parametrize("recipe, extra", [(RECIPE, []), (NB101, NB101_SHUFFLE)], ids=["nb201", "nb101-shuffle"])
+def test_resume_after_interruption_matches_an_uninterrupted_run(recipe, extra, tiny_overrides, tmp_path, monkeypatch):
+    extra = extra + ["protocol.validate_every_epoch=true", "data.train_portion=0.8"]
+    whole = load_config(recipe, tiny_overrides + extra + [f"out_dir={tmp_path / 'whole'}"])
     metrics_whole = Run(whole).train()
 
-    cfg = load_config(RECIPE, tiny_overrides + [f"out_dir={tmp_path / 'split'}"])
+    cfg = load_config(recipe, tiny_overrides + extra + [f"out_dir={tmp_path / 'split'}"])
     original = Trainer.train_epoch
 
     def stop_in_second_epoch(self, epoch, *args, **kwargs):
@@ -96,7 +102,41 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tiny_overrides, 
     b = torch.load(Path(cfg.out_dir) / cfg.run_id() / CHECKPOINT, weights_only=True)
     for k, v in a["trainer"]["model"].items():
         torch.testing.assert_close(b["trainer"]["model"][k], v, rtol=0, atol=0)
-    assert [e["epoch"] for e in Run(cfg).store.evaluations(cfg.run_id())] == [1, 2]
+    store = Run(cfg).store
+    assert [e["epoch"] for e in store.evaluations(cfg.run_id())] == [1, 2]
+    same = ("epoch", "lr", "train_loss", "train_acc", "valid_loss", "valid_acc")  # timings differ, of course
+    rows = [[{k: e[k] for k in same} for e in s.epochs(c.run_id())] for s, c in ((store, cfg), (Run(whole).store, whole))]
+    assert rows[0] == rows[1]
+
+
+def test_store_is_rewound_to_the_checkpoint_after_a_crash_between_writes(tiny_overrides, monkeypatch):
+    """A crash after an epoch's row is stored but before its checkpoint must not leave that row."""
+    cfg = load_config(RECIPE, tiny_overrides + ["evaluation.every=0"])
+    import supernet.run as run_module
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(run_module, "save_checkpoint", crash)
+    run = Run(cfg)
+    with pytest.raises(RuntimeError):
+        run.train()
+    row = run.store.get_run(run.id)
+    assert row.status == "failed" and "disk full" in row.message
+    monkeypatch.undo()
+    Run(cfg).train()
+    assert [e["epoch"] for e in run.store.epochs(run.id)] == [0, 1]
+
+
+def test_evaluation_batches_mix_classes_even_for_class_sorted_folders(tiny_overrides):
+    from supernet.run import eval_batches, load_dataset
+
+    cfg = load_config(RECIPE, tiny_overrides + ["protocol.batch_size=16"])
+    ds = load_dataset(cfg)
+    assert (ds.test_y[:10] == ds.test_y[0]).all()  # the fixture's folder order is sorted by class
+    batches = eval_batches(cfg, ds, torch.device("cpu"))
+    assert all(len(torch.unique(y)) > 1 for _, y in batches)
+    assert sum(len(y) for _, y in batches) == len(ds.test_y)
 
 
 def test_diverging_loss_fails_the_run_with_a_clear_message(tiny_overrides):
@@ -123,7 +163,11 @@ def test_bad_inputs_give_one_clear_error_and_exit_code_2(tiny_overrides, tmp_pat
     if db.exists():  # nothing may be left marked as running
         assert all(r.status != "running" for r in ResultStore(db).runs())
 
-    res = cli("evaluate", "nope", "--out-dir", str(tmp_path))
+    typo = tmp_path / "typo"
+    res = cli("evaluate", "nope", "--out-dir", str(typo))
+    assert res.returncode == 2 and "no results store" in res.stderr and not typo.exists()
+    ResultStore(tmp_path / "store" / "supernet.db")
+    res = cli("evaluate", "nope", "--out-dir", str(tmp_path / "store"))
     assert res.returncode == 2 and "no such run" in res.stderr
 
 

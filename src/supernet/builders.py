@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from supernet.config import Config
@@ -83,7 +84,7 @@ def _kit_nasbench201(cfg: Config) -> SpaceKit:
         gt=gt,
         gt_dataset=dataset,
         gt_split=split,
-        build_supernet=lambda: NB201SuperNet(s.channels, s.layers, s.num_classes, placement=s.op_placement, bn=bn),
+        build_supernet=lambda: NB201SuperNet(s.channels, s.layers, s.num_classes, placement=cfg.placement(), bn=bn),
         param_count=lambda a: nb201_param_count(a, 16, 5),  # NB201 trains C=16, N=5
         arch_of=space.parse,
     )
@@ -108,7 +109,7 @@ def _kit_nasbench101(cfg: Config) -> SpaceKit:
         gt_split=split,
         build_supernet=lambda: NB101SuperNet(
             s.channels, 3, s.layers, s.num_classes, channel_strategy=s.channel_strategy, wsbn=s.wsbn,
-            ofa_kernel=s.ofa_kernel, bn=bn,
+            ofa_kernel=s.ofa_kernel, bn=bn, generator=torch.Generator(),
         ),
         param_count=lambda c: nb101_param_count(c),  # NB101 trains stem 128, 3 stacks of 3 cells
         arch_of=_nb101_cells(path),

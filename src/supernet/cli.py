@@ -40,16 +40,21 @@ def train(recipe: str, overrides: tuple[str, ...]) -> None:
     _print_metrics(run.id, metrics)
 
 
-@cli.command()
-@OUT_DIR
-def runs(out_dir: str) -> None:
-    """List runs with their status and headline metrics."""
+def _open_store(out_dir: str):  # noqa: ANN202 - keeps the import lazy
+    """An existing store only: a mistyped --out-dir must not create an empty one."""
     from supernet.store import ResultStore
 
     db = Path(out_dir) / "supernet.db"
     if not db.exists():
         raise SupernetError(f"no results store at {db}; train a run first or pass --out-dir")
-    store = ResultStore(db)
+    return ResultStore(db)
+
+
+@cli.command()
+@OUT_DIR
+def runs(out_dir: str) -> None:
+    """List runs with their status and headline metrics."""
+    store = _open_store(out_dir)
     header = f"{'run':<28} {'status':<11} {'epochs':>6} {'acc':>6} {'s-KdT':>6} {'KdT':>6} {'final':>6} {'params s-KdT':>12}"
     click.echo(header)
     for row in store.runs():
@@ -66,16 +71,15 @@ def runs(out_dir: str) -> None:
 @OUT_DIR
 def show(run_id: str, out_dir: str) -> None:
     """Every evaluation of a run: super-net metrics next to the parameter-count baseline."""
-    from supernet.store import ResultStore
-
-    store = ResultStore(Path(out_dir) / "supernet.db")
+    store = _open_store(out_dir)
     row = store.get_run(run_id)
     click.echo(f"run {row.id}  status {row.status}  epochs {row.epochs_done}  dir {row.run_dir}")
     if row.message:
         click.echo(f"message: {row.message}")
     for ev in store.evaluations(row.id):
         m = ev["metrics"]
-        click.echo(f"\nepoch {ev['epoch']}  bn={ev['bn']}  {ev['split']} ({ev['n_images']} images)  {ev['seconds']:.0f}s")
+        click.echo(f"\nepoch {ev['epoch']}  bn={ev['bn']}  {ev['split']} ({ev['n_images']} images)  "
+                   f"{ev['seconds']:.0f}s  {'re-evaluation' if ev['kind'] == 'manual' else ''}")
         click.echo(f"  {'metric':<18} {'super-net':>10} {'params':>10}")
         for key in ("kdt", "skdt", "spearman", "p_surpass_random", "final_acc"):
             click.echo(f"  {key:<18} {_f(m.get(key)):>10} {_f(m.get('params/' + key)):>10}")
@@ -92,9 +96,8 @@ def show(run_id: str, out_dir: str) -> None:
 def evaluate(run_id: str, overrides: tuple[str, ...], out_dir: str) -> None:
     """Re-evaluate RUN_ID's checkpoint on its pool (e.g. bn=running, evaluation.max_images=2560)."""
     from supernet.run import evaluate_run
-    from supernet.store import ResultStore
 
-    store = ResultStore(Path(out_dir) / "supernet.db")
+    store = _open_store(out_dir)
     result = evaluate_run(store, run_id, list(overrides))
     _print_metrics(store.get_run(run_id).id, result.metrics)
 
@@ -164,10 +167,22 @@ def _print_metrics(run_id: str, m: dict[str, float]) -> None:
     )
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (timeouts, schedulers, Ray) becomes an interruption, so the run is marked as such."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    import signal
+    import sqlite3
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         cli.main(standalone_mode=False)
     except SupernetError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except (OSError, sqlite3.OperationalError) as exc:  # unwritable out_dir, full disk, locked database
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:

@@ -19,6 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from supernet.errors import SupernetError
 
+# Evaluation keys that define a run (its pool and when it is evaluated); all others may change
+# when a checkpoint is re-evaluated, and do not enter the run id.
+RUN_IDENTITY_EVAL_KEYS = ("every", "pool_size", "per_subspace")
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -40,8 +44,8 @@ class SupernetConfig(_Strict):
 
     channels: int = Field(16, ge=1, description="initial channels C")
     layers: int = Field(5, ge=1, description="cells per stage N")
-    op_placement: Literal["node", "edge"] = Field(
-        "node", description="node: the authors' default (SPEC 4.2); edge: the standard NB201 super-net"
+    op_placement: Literal["node", "edge"] | None = Field(
+        None, description="NB201: node (default; the authors', SPEC 4.2) or edge (the standard super-net)"
     )
     bn_affine: bool = Field(True, description="learnable BN scale and shift (match the stand-alone protocol)")
     bn_track_stats: bool = Field(
@@ -100,8 +104,8 @@ class DataConfig(_Strict):
 
 
 class Config(_Strict):
-    name: str = Field("run", description="prefix of the run id")
-    seed: int = Field(0, ge=0, description="fixes split, pool, sampled paths and initialisation")
+    name: str = Field("run", pattern=r"^[A-Za-z0-9._-]+$", description="prefix of the run id (letters, digits, . _ -)")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="fixes split, pool, sampled paths and initialisation")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda when available")
     out_dir: str = Field("runs", description="holds supernet.db and one directory per run")
     resume: bool = Field(True, description="continue from the run's last checkpoint when it exists")
@@ -115,6 +119,15 @@ class Config(_Strict):
     @model_validator(mode="after")
     def _factors_fit_the_space(self) -> Config:
         s, space = self.supernet, self.space.name
+        ev, p = self.evaluation, self.protocol
+        if ev.top_k > ev.pool_size:
+            raise ValueError(f"evaluation.top_k={ev.top_k} exceeds evaluation.pool_size={ev.pool_size}")
+        if ev.bn == "running" and not s.bn_track_stats:
+            raise ValueError("evaluation.bn=running needs supernet.bn_track_stats=true (no running statistics otherwise)")
+        if p.lr_min > p.lr:
+            raise ValueError(f"protocol.lr_min={p.lr_min} exceeds protocol.lr={p.lr}")
+        if space != "nasbench201" and s.op_placement is not None:
+            raise ValueError(f"supernet.op_placement is a NASBench-201 option, not available for {space}")
         if space == "nasbench201":
             for key, value, default in (("channel_strategy", s.channel_strategy, "fixed"), ("wsbn", s.wsbn, False),
                                         ("ofa_kernel", s.ofa_kernel, False)):
@@ -128,10 +141,15 @@ class Config(_Strict):
             raise ValueError("evaluation.per_subspace evaluates a full-space super-net; unset space.subspace")
         return self
 
+    def placement(self) -> Literal["node", "edge"]:
+        return self.supernet.op_placement or "node"
+
     def run_id(self) -> str:
         """Deterministic id: re-running the same experiment finds (and resumes) the same run."""
         ident = self.model_dump(exclude={"device", "out_dir", "resume", "progress"})
-        ident["evaluation"] = {k: ident["evaluation"][k] for k in ("every", "pool_size", "per_subspace")}
+        ident["evaluation"] = {k: ident["evaluation"][k] for k in RUN_IDENTITY_EVAL_KEYS}
+        if self.space.name == "nasbench201":
+            ident["supernet"]["op_placement"] = self.placement()
         ident["data"].pop("cache_dir")
         digest = hashlib.sha1(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:8]
         return f"{self.name}-s{self.seed}-{digest}"
@@ -175,11 +193,26 @@ def _suggest(key: str) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
+def _is_text(key: str) -> bool:
+    """Text-valued keys keep the raw string: YAML would turn name=2024 into a number, 0123 into 83."""
+    model: type[BaseModel] = Config
+    parts = key.split(".")
+    for part in parts[:-1]:
+        field = model.model_fields.get(part)
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return False
+        model = field.annotation
+    field = model.model_fields.get(parts[-1])
+    return field is not None and field.annotation in (str, str | None)
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise SupernetError(f"override '{text}' is not of the form key=value (e.g. protocol.epochs=10)")
     key, raw = text.split("=", 1)
     key = key.strip()
+    if _is_text(key):
+        return key, (raw if raw.strip() not in ("", "null", "~") else None)
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:

@@ -1,8 +1,8 @@
 """One run, from config to stored metrics: the only place where the pieces are wired together.
 
 Order of durable writes per epoch: epoch statistics, then the evaluation (if due), then the
-checkpoint. A crash anywhere redoes at most the current epoch on resume, and evaluations of
-redone epochs are dropped first, so the store never holds an epoch twice.
+checkpoint. A crash anywhere redoes at most the current epoch; on resume the store is rewound to the
+checkpoint first, so it never holds an epoch twice.
 """
 
 from __future__ import annotations
@@ -16,19 +16,21 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from supernet.builders import SpaceKit, build_kit
-from supernet.config import Config
+from supernet.builders import SHIPPED, SpaceKit, build_kit
+from supernet.config import RUN_IDENTITY_EVAL_KEYS, Config, build_config, parse_override
 from supernet.data.cifar import ImageDataset, load_cifar10, subset
 from supernet.data.loader import DeviceLoader, split_indices
 from supernet.errors import SupernetError
 from supernet.evaluate.evaluator import PoolEvaluation, compute_metrics, supernet_accuracies
+from supernet.nn.norm import set_bn_mode
 from supernet.store import ResultStore
 from supernet.train.checkpoint import load_checkpoint, save_checkpoint
 from supernet.train.sampler import make_sampler
-from supernet.train.trainer import Trainer
+from supernet.train.trainer import Trainer, reseed
 
-POOL_STREAM = 3
-EVAL_SUBSET_SEED = 0
+POOL_STREAM, EVAL_STREAM = 3, 4
+FIXED_ORDER_SEED = 0  # orders evaluation images identically for every run and seed
+MIN_GROUP = 10  # smallest per-sub-space pool that enters the Baseline-v2 mean
 CHECKPOINT = "checkpoint.pt"
 
 
@@ -59,8 +61,10 @@ def pool_groups(kit: SpaceKit, cfg: Config) -> list[tuple[str, list[str]]]:
     groups = []
     for k in kit.subspaces():
         keys = kit.candidates(k)
-        if len(keys) >= 2:  # a ranking needs two architectures
+        if len(keys) >= MIN_GROUP:
             groups.append((f"sub{k}/", draw_pool(keys, min(ev.pool_size, len(keys)), cfg.seed, stream=1 + k)))
+    if not groups:
+        raise SupernetError(f"evaluation.per_subspace: no sub-space has {MIN_GROUP} architectures with ground truth")
     return groups
 
 
@@ -76,9 +80,23 @@ def load_dataset(cfg: Config) -> ImageDataset:
         raise SupernetError("no dataset given: set data.root=PATH (CIFAR-10 batches, image folder or .tar.gz)")
     cache = Path(cfg.data.cache_dir) if cfg.data.cache_dir else None
     ds = load_cifar10(cfg.data.root, cache_dir=cache)
+    if len(ds.classes) > cfg.supernet.num_classes:
+        raise SupernetError(
+            f"the dataset has {len(ds.classes)} classes but supernet.num_classes={cfg.supernet.num_classes}"
+        )
     if cfg.data.max_train_images is not None and cfg.data.max_train_images < len(ds.train_y):
         ds = subset(ds, cfg.data.max_train_images, len(ds.test_y), cfg.seed)
     return ds
+
+
+def _mixed(x: np.ndarray, y: np.ndarray, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed permutation (the same for every run) of un-shuffled evaluation images.
+
+    Image folders are sorted by class; batches of one class would make batch-statistics BN
+    normalise away the very signal that tells classes apart.
+    """
+    order = np.random.default_rng(FIXED_ORDER_SEED).permutation(len(y))[:limit]
+    return x[order], y[order]
 
 
 def eval_batches(cfg: Config, ds: ImageDataset, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -91,11 +109,7 @@ def eval_batches(cfg: Config, ds: ImageDataset, device: torch.device) -> list[tu
         if not len(va):
             raise SupernetError("evaluation.split=valid needs data.train_portion < 1")
         ex, ey = ds.train_x[va], ds.train_y[va]
-    if ev.max_images is not None and ev.max_images < len(ey):
-        # A fixed (not per-seed) random subset: files are often sorted by class, and runs of
-        # different seeds must be compared on the same images.
-        pick = np.sort(np.random.default_rng(EVAL_SUBSET_SEED).permutation(len(ey))[: ev.max_images])
-        ex, ey = ex[pick], ey[pick]
+    ex, ey = _mixed(ex, ey, ev.max_images)
     bs = ev.batch_size or cfg.protocol.batch_size
     loader = DeviceLoader(ex, ey, bs, augment=False, shuffle=False, drop_last=False, seed=cfg.seed, device=device)
     return list(loader.epoch(0))
@@ -111,68 +125,84 @@ def load_data(cfg: Config, device: torch.device) -> RunData:
         raise SupernetError(f"{len(tr)} training images do not fill one batch of {bs}; lower protocol.batch_size")
     valid = None
     if len(va) and cfg.protocol.validate_every_epoch:
-        valid = DeviceLoader(ds.train_x[va], ds.train_y[va], bs, augment=False, shuffle=False, drop_last=False,
-                             seed=cfg.seed, device=device)
+        vx, vy = _mixed(ds.train_x[va], ds.train_y[va])
+        valid = DeviceLoader(vx, vy, bs, augment=False, shuffle=False, drop_last=False, seed=cfg.seed, device=device)
     return RunData(train, valid, eval_batches(cfg, ds, device))
+
+
+def absolute_paths(cfg: Config) -> Config:
+    """Stored configs must work from any directory: resolve every path the user gave."""
+    if cfg.data.root is not None:
+        cfg.data.root = str(Path(cfg.data.root).expanduser().resolve())
+    if cfg.data.cache_dir is not None:
+        cfg.data.cache_dir = str(Path(cfg.data.cache_dir).expanduser().resolve())
+    if cfg.space.ground_truth is not None and cfg.space.ground_truth not in SHIPPED:
+        cfg.space.ground_truth = str(Path(cfg.space.ground_truth).expanduser().resolve())
+    cfg.out_dir = str(Path(cfg.out_dir).expanduser().resolve())
+    return cfg
 
 
 class Run:
     """A run directory plus its row in the store."""
 
     def __init__(self, cfg: Config, store: ResultStore | None = None, run_id: str | None = None) -> None:
-        self.cfg = cfg
+        self.cfg = absolute_paths(cfg)
         self.id = run_id or cfg.run_id()
         self.dir = Path(cfg.out_dir) / self.id
         self.store = store or ResultStore(Path(cfg.out_dir) / "supernet.db")
         self.kit = build_kit(cfg)
-        self.groups = pool_groups(self.kit, cfg)
-        self.pool = [k for _, keys in self.groups for k in keys]
+        self.set_pool(pool_groups(self.kit, cfg))
+
+    def set_pool(self, groups: list[tuple[str, list[str]]]) -> None:
+        """Parse the pool up front: a table that does not fit the space fails before training."""
+        self.groups = groups
+        self.pool = [k for _, keys in groups for k in keys]
+        self.archs = [self.kit.arch_of(k) for k in self.pool]
+        self.params = np.array([self.kit.param_count(a) for a in self.archs])
 
     def use_stored_pool(self) -> None:
         """Evaluate the pool the run was created with, even if pool drawing has changed since."""
         stored = self.store.pool(self.id)
-        if not stored or stored == self.pool:
-            return
-        self.pool = stored
-        if len(self.groups) > 1 and self.kit.subspace_of is not None:
-            of = self.kit.subspace_of
-            subs = sorted({of(self.kit.arch_of(k)) for k in stored})
-            self.groups = [(f"sub{k}/", [key for key in stored if of(self.kit.arch_of(key)) == k]) for k in subs]
-        else:
-            self.groups = [("", stored)]
+        if stored and stored != self.groups:
+            self.set_pool(stored)
 
-    def evaluate(self, model: torch.nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]],
-                 epoch: int, bn: str | None = None) -> PoolEvaluation:
-        ev, kit, pool = self.cfg.evaluation, self.kit, self.pool
-        bn = bn or ev.bn
-        archs = [kit.arch_of(k) for k in pool]
+    def evaluate(self, model: torch.nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]], epoch: int,
+                 kind: str = "train") -> PoolEvaluation:
+        ev, kit = self.cfg.evaluation, self.kit
+        reseed(model, self.cfg.seed, EVAL_STREAM, epoch)
         start = time.perf_counter()
-        bar = tqdm(total=len(archs), desc=f"evaluate ({bn} BN)", unit="arch", leave=False,
+        bar = tqdm(total=len(self.archs), desc=f"evaluate ({ev.bn} BN)", unit="arch", leave=False,
                    disable=not self.cfg.progress)
         with bar:
-            acc = supernet_accuracies(model, archs, batches, bn, on_arch=lambda: bar.update())  # type: ignore[arg-type]
+            acc = supernet_accuracies(model, self.archs, batches, ev.bn, on_arch=lambda: bar.update())
         seconds = time.perf_counter() - start
-        params = np.array([kit.param_count(a) for a in archs])
         kw = dict(dataset=kit.gt_dataset, split=kit.gt_split, top_k=ev.top_k, threshold=ev.skdt_threshold,
                   skdt_variant=ev.skdt_variant, psr_form=ev.psr_form)
-        truth, ranks, metrics = compute_metrics(acc, pool, params, kit.gt, **kw)  # type: ignore[arg-type]
-        if len(self.groups) > 1:
-            start_at = 0
-            for prefix, keys in self.groups:
-                sl = slice(start_at, start_at + len(keys))
-                start_at += len(keys)
-                _, _, sub = compute_metrics(acc[sl], keys, params[sl], kit.gt, **kw)  # type: ignore[arg-type]
-                metrics.update({prefix + k: v for k, v in sub.items()})
-            for name in ("skdt", "kdt", "params/skdt"):
-                metrics[f"subspace_mean/{name}"] = float(np.mean([metrics[p + name] for p, _ in self.groups]))
-        result = PoolEvaluation(pool, acc, truth, ranks, params, metrics, seconds)
-        n_images = sum(y.numel() for _, y in batches)
+        truth, ranks, metrics = compute_metrics(acc, self.pool, self.params, kit.gt, **kw)  # type: ignore[arg-type]
+        if len(self.groups) > 1 or self.groups[0][0]:
+            metrics.update(self._per_group(acc, kw))
+        result = PoolEvaluation(self.pool, acc, truth, ranks, self.params, metrics, seconds)
         self.store.add_evaluation(
-            self.id, epoch=epoch, bn=bn, split=ev.split, n_images=n_images,
-            batch_size=int(batches[0][1].numel()), settings=ev.model_dump(),
-            seconds=seconds, archs=result.rows(), metrics=metrics,
+            self.id, epoch=epoch, bn=ev.bn, split=ev.split, n_images=sum(y.numel() for _, y in batches),
+            batch_size=int(batches[0][1].numel()), settings=ev.model_dump(), seconds=seconds,
+            archs=result.rows(), metrics=metrics, kind=kind,
         )
         return result
+
+    def _per_group(self, acc: np.ndarray, kw: dict) -> dict[str, float]:
+        """Baseline-v2: rankings inside each sub-space; the headline ranking metrics are their mean."""
+        out: dict[str, float] = {}
+        start = 0
+        for prefix, keys in self.groups:
+            sl = slice(start, start + len(keys))
+            start += len(keys)
+            _, _, sub = compute_metrics(acc[sl], keys, self.params[sl], self.kit.gt,
+                                        **{**kw, "top_k": min(kw["top_k"], len(keys))})
+            out.update({prefix + k: v for k, v in sub.items()})
+        for name in ("skdt", "kdt", "spearman", "params/skdt", "params/kdt", "params/spearman"):
+            values = [out[p + name] for p, _ in self.groups]
+            out[name] = out[f"subspace_mean/{name}"] = float(np.nanmean(values))
+        return out
 
     def train(self) -> dict[str, float]:
         cfg, store = self.cfg, self.store
@@ -195,20 +225,18 @@ class Run:
         store.upsert_run(self.id, name=cfg.name, space=cfg.space.name, seed=cfg.seed,
                          config=cfg.model_dump(), run_dir=str(self.dir))
         try:
-            if start_epoch == 0:
-                store.reset_run(self.id)
-            else:
+            if start_epoch:
                 self.use_stored_pool()
-            store.drop_evaluations_from(self.id, start_epoch + 1)  # labels count completed epochs
-            store.set_pool(self.id, self.pool)
+            store.rewind(self.id, start_epoch)
+            store.set_pool(self.id, self.groups)
             self._loop(trainer, data, start_epoch)
+            store.set_status(self.id, "completed")
         except KeyboardInterrupt:
-            store.set_status(self.id, "interrupted", "interrupted by the user; re-run the same command to resume")
+            store.set_status(self.id, "interrupted", "interrupted; re-run the same command to resume")
             raise
         except BaseException as exc:
             store.set_status(self.id, "failed", str(exc) or type(exc).__name__)
             raise
-        store.set_status(self.id, "completed")
         return store.latest_metrics(self.id)
 
     def _loop(self, trainer: Trainer, data: RunData, start_epoch: int) -> None:
@@ -222,14 +250,14 @@ class Run:
                 bar.set_description(f"epoch {epoch + 1}/{epochs}")
                 stats = trainer.train_epoch(epoch, data.train.epoch(epoch), on_step=lambda: bar.update())
                 if data.valid is not None:
+                    set_bn_mode(trainer.model, cfg.evaluation.bn)
                     stats.valid_loss, stats.valid_acc = trainer.validate(epoch, data.valid.epoch(0))
                 bar.set_postfix(loss=f"{stats.train_loss:.3f}", acc=f"{stats.train_acc:.1f}",
                                 img_s=f"{stats.images_per_s:.0f}")
                 self.store.add_epoch(self.id, epoch, asdict(stats))
                 done = epoch + 1
                 if done == epochs or (every and done % every == 0):
-                    result = self.evaluate(trainer.model, data.eval_batches, done)
-                    m = result.metrics
+                    m = self.evaluate(trainer.model, data.eval_batches, done).metrics
                     bar.write(f"epoch {done}: s-KdT {m['skdt']:.3f} (params baseline {m['params/skdt']:.3f}), "
                               f"KdT {m['kdt']:.3f}, final model {m['final_acc']:.2f}%")
                 save_checkpoint(self.dir / CHECKPOINT, {"trainer": trainer.state_dict(), "epoch": done})
@@ -241,13 +269,8 @@ def _yaml(cfg: Config) -> str:
     return yaml.safe_dump(cfg.model_dump(), sort_keys=False)
 
 
-EVAL_KEYS_ALLOWED = ("evaluation.", "device", "progress", "data.root", "data.cache_dir")
-
-
 def evaluate_run(store: ResultStore, run_id: str, overrides: list[str]) -> PoolEvaluation:
     """Re-evaluate a run's last checkpoint, e.g. with ``bn=running`` for the Fig. 6 comparison."""
-    from supernet.config import build_config, parse_override
-
     row = store.get_run(run_id)
     fields = set(Config.model_fields["evaluation"].annotation.model_fields)  # type: ignore[union-attr]
     expanded = []
@@ -255,10 +278,11 @@ def evaluate_run(store: ResultStore, run_id: str, overrides: list[str]) -> PoolE
         key, _ = parse_override(text)
         if key in fields:  # shorthand: bn=running means evaluation.bn=running
             text, key = f"evaluation.{text}", f"evaluation.{key}"
-        if not key.startswith(EVAL_KEYS_ALLOWED):
+        changes_training = key in {f"evaluation.{k}" for k in RUN_IDENTITY_EVAL_KEYS}
+        if changes_training or not key.startswith(("evaluation.", "device", "progress", "data.root", "data.cache_dir")):
             raise SupernetError(
-                f"'{key}' cannot change at evaluation (it would not match the trained checkpoint); "
-                "allowed: evaluation.* (or its short form, e.g. bn=running), device, data.root"
+                f"'{key}' cannot change at evaluation (it defines the run); allowed: evaluation.* except "
+                f"{', '.join(RUN_IDENTITY_EVAL_KEYS)} (short form e.g. bn=running), device, data.root, data.cache_dir"
             )
         expanded.append(text)
     cfg = build_config(row.config, expanded)
@@ -273,4 +297,4 @@ def evaluate_run(store: ResultStore, run_id: str, overrides: list[str]) -> PoolE
     model = run.kit.build_supernet().to(device)
     model.load_state_dict(state["trainer"]["model"])
     batches = eval_batches(cfg, load_dataset(cfg), device)
-    return run.evaluate(model, batches, int(state["epoch"]))
+    return run.evaluate(model, batches, int(state["epoch"]), kind="manual")

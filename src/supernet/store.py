@@ -31,25 +31,28 @@ CREATE TABLE IF NOT EXISTS epochs (
 );
 CREATE TABLE IF NOT EXISTS pool (
     run_id TEXT NOT NULL REFERENCES runs(id), position INTEGER NOT NULL, arch TEXT NOT NULL,
-    PRIMARY KEY (run_id, position)
+    grp TEXT NOT NULL DEFAULT '', PRIMARY KEY (run_id, position)
 );
 CREATE TABLE IF NOT EXISTS evaluations (
     id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL REFERENCES runs(id),
     epoch INTEGER NOT NULL, bn TEXT NOT NULL, split TEXT NOT NULL, n_images INTEGER NOT NULL,
-    batch_size INTEGER NOT NULL, settings TEXT NOT NULL, seconds REAL, created REAL NOT NULL
+    batch_size INTEGER NOT NULL, settings TEXT NOT NULL, seconds REAL, created REAL NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'train'
 );
 CREATE TABLE IF NOT EXISTS arch_results (
-    evaluation_id INTEGER NOT NULL REFERENCES evaluations(id), arch TEXT NOT NULL,
+    evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE, arch TEXT NOT NULL,
     accuracy REAL NOT NULL, ground_truth REAL NOT NULL, gt_rank INTEGER NOT NULL, params INTEGER NOT NULL,
     PRIMARY KEY (evaluation_id, arch)
 );
 CREATE TABLE IF NOT EXISTS metrics (
-    evaluation_id INTEGER NOT NULL REFERENCES evaluations(id), name TEXT NOT NULL, value REAL,
+    evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE, name TEXT NOT NULL, value REAL,
     PRIMARY KEY (evaluation_id, name)
 );
 """
 
 RUN_STATES = ("running", "completed", "failed", "interrupted")
+# Columns added after the first schema: (table, column, definition), added to older stores on open.
+ADDED_COLUMNS = (("pool", "grp", "TEXT NOT NULL DEFAULT ''"), ("evaluations", "kind", "TEXT NOT NULL DEFAULT 'train'"))
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,9 @@ class ResultStore:
             self._db = sqlite3.connect(self.path, timeout=30)
             self._db.execute("PRAGMA foreign_keys = ON")
             self._db.executescript(SCHEMA)
+            for table, column, definition in ADDED_COLUMNS:
+                if column not in {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
         except sqlite3.DatabaseError as exc:
             raise SupernetError(f"results store {self.path} is not a usable SQLite database: {exc}") from None
 
@@ -104,20 +110,21 @@ class ResultStore:
                 "UPDATE runs SET status=?, message=?, updated=? WHERE id=?", (status, message, time.time(), run_id)
             )
 
-    def reset_run(self, run_id: str) -> None:
-        """Forget a run's results before it restarts from scratch (resume=false)."""
+    def rewind(self, run_id: str, epochs_done: int) -> None:
+        """Forget what lies beyond the checkpoint a run resumes from (everything, for epochs_done=0).
+
+        Evaluation labels count completed epochs, epoch rows are 0-based: a resume from epoch E keeps
+        evaluations up to label E and epoch rows below E, so nothing is ever stored twice.
+        """
         with self._tx() as db:
-            ev = "SELECT id FROM evaluations WHERE run_id=?"
-            db.execute(f"DELETE FROM arch_results WHERE evaluation_id IN ({ev})", (run_id,))
-            db.execute(f"DELETE FROM metrics WHERE evaluation_id IN ({ev})", (run_id,))
-            for table in ("evaluations", "epochs", "pool"):
-                db.execute(f"DELETE FROM {table} WHERE run_id=?", (run_id,))
-            db.execute("UPDATE runs SET epochs_done=0 WHERE id=?", (run_id,))
+            db.execute("DELETE FROM evaluations WHERE run_id=? AND epoch>?", (run_id, epochs_done))
+            db.execute("DELETE FROM epochs WHERE run_id=? AND epoch>=?", (run_id, epochs_done))
+            db.execute("UPDATE runs SET epochs_done=? WHERE id=?", (epochs_done, run_id))
 
     def get_run(self, run_id: str) -> RunRow:
         rows = self._db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchall()
         if not rows:
-            matches = self._db.execute("SELECT * FROM runs WHERE id LIKE ?", (f"{run_id}%",)).fetchall()
+            matches = self._db.execute("SELECT * FROM runs WHERE substr(id, 1, ?) = ?", (len(run_id), run_id)).fetchall()
             if len(matches) != 1:
                 hint = "ambiguous prefix" if matches else "no such run"
                 raise SupernetError(f"run '{run_id}': {hint} in {self.path} (see `supernet runs`)")
@@ -132,13 +139,18 @@ class ResultStore:
         return RunRow(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7], r[8], r[9], r[10])
 
     # training ---------------------------------------------------------------------------------
-    def set_pool(self, run_id: str, archs: Sequence[str]) -> None:
+    def set_pool(self, run_id: str, groups: Sequence[tuple[str, Sequence[str]]]) -> None:
+        """The pool as (group, archs) pairs; one unnamed group unless pools are drawn per sub-space."""
+        rows = [(g, a) for g, archs in groups for a in archs]
         with self._tx() as db:
             db.execute("DELETE FROM pool WHERE run_id=?", (run_id,))
-            db.executemany("INSERT INTO pool VALUES (?, ?, ?)", [(run_id, i, a) for i, a in enumerate(archs)])
+            db.executemany("INSERT INTO pool VALUES (?, ?, ?, ?)", [(run_id, i, a, g) for i, (g, a) in enumerate(rows)])
 
-    def pool(self, run_id: str) -> list[str]:
-        return [r[0] for r in self._db.execute("SELECT arch FROM pool WHERE run_id=? ORDER BY position", (run_id,))]
+    def pool(self, run_id: str) -> list[tuple[str, list[str]]]:
+        groups: dict[str, list[str]] = {}
+        for arch, grp in self._db.execute("SELECT arch, grp FROM pool WHERE run_id=? ORDER BY position", (run_id,)):
+            groups.setdefault(grp, []).append(arch)
+        return list(groups.items())
 
     def add_epoch(self, run_id: str, epoch: int, stats: dict[str, float | None]) -> None:
         cols = ("lr", "train_loss", "train_acc", "valid_loss", "valid_acc", "seconds", "images_per_s")
@@ -168,26 +180,29 @@ class ResultStore:
         seconds: float,
         archs: Sequence[tuple[str, float, float, int, int]],
         metrics: dict[str, float],
+        kind: str = "train",
     ) -> int:
-        """Store one pool evaluation atomically: (arch, accuracy, ground truth, rank, params) rows."""
+        """Store one pool evaluation atomically: (arch, accuracy, ground truth, rank, params) rows.
+
+        ``kind`` is ``train`` for the evaluations of the training protocol (the run's headline) and
+        ``manual`` for ``supernet evaluate``; a manual evaluation replaces an identical earlier one.
+        """
+        settings_json = json.dumps(settings, sort_keys=True)
         with self._tx() as db:
+            if kind == "manual":
+                db.execute(
+                    "DELETE FROM evaluations WHERE run_id=? AND epoch=? AND bn=? AND settings=? AND kind='manual'",
+                    (run_id, epoch, bn, settings_json),
+                )
             cur = db.execute(
-                "INSERT INTO evaluations (run_id, epoch, bn, split, n_images, batch_size, settings, seconds, created) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, epoch, bn, split, n_images, batch_size, json.dumps(settings, sort_keys=True), seconds, time.time()),
+                "INSERT INTO evaluations (run_id, epoch, bn, split, n_images, batch_size, settings, seconds, created, "
+                "kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, epoch, bn, split, n_images, batch_size, settings_json, seconds, time.time(), kind),
             )
             eid = int(cur.lastrowid or 0)
             db.executemany("INSERT INTO arch_results VALUES (?, ?, ?, ?, ?, ?)", [(eid, *a) for a in archs])
             db.executemany("INSERT INTO metrics VALUES (?, ?, ?)", [(eid, k, v) for k, v in metrics.items()])
         return eid
-
-    def drop_evaluations_from(self, run_id: str, epoch: int) -> None:
-        """Evaluations of epochs a resumed run is about to redo would otherwise appear twice."""
-        with self._tx() as db:
-            ev = "SELECT id FROM evaluations WHERE run_id=? AND epoch>=?"
-            db.execute(f"DELETE FROM arch_results WHERE evaluation_id IN ({ev})", (run_id, epoch))
-            db.execute(f"DELETE FROM metrics WHERE evaluation_id IN ({ev})", (run_id, epoch))
-            db.execute("DELETE FROM evaluations WHERE run_id=? AND epoch>=?", (run_id, epoch))
 
     def evaluations(self, run_id: str) -> list[dict[str, Any]]:
         cur = self._db.execute("SELECT * FROM evaluations WHERE run_id=? ORDER BY id", (run_id,))
@@ -210,7 +225,8 @@ class ResultStore:
         ).fetchall()
 
     def latest_metrics(self, run_id: str) -> dict[str, float]:
+        """The newest evaluation of the training protocol: re-evaluations never replace the headline."""
         row = self._db.execute(
-            "SELECT id FROM evaluations WHERE run_id=? ORDER BY id DESC LIMIT 1", (run_id,)
+            "SELECT id FROM evaluations WHERE run_id=? AND kind='train' ORDER BY id DESC LIMIT 1", (run_id,)
         ).fetchone()
         return self.metrics(row[0]) if row else {}

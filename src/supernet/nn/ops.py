@@ -14,6 +14,10 @@ from torch import nn
 from supernet.nn.norm import make_bn
 
 
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
 class BNSpec:
     """How every BN of a network is built (affine, tracked statistics)."""
 

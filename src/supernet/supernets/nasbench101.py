@@ -38,7 +38,7 @@ from supernet.nn.channels import (
     DynamicConvBNReLU,
     make_channel_strategy,
 )
-from supernet.nn.ops import BNSpec
+from supernet.nn.ops import BNSpec, count_parameters
 from supernet.nn.wsbn import WSBatchNorm, incoming_index
 
 OPS = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
@@ -397,6 +397,7 @@ class NB101SuperNet(NB101Network):
             make_cell,
         )
         self.max_vertices = max_vertices
+        self.generator = generator  # reseeded per epoch by the trainer, so shuffle runs resume exactly
         self.hparams = dict(
             stem_channels=stem_channels,
             stacks=stacks,
@@ -419,14 +420,11 @@ class NB101SuperNet(NB101Network):
 
 
 # ----------------------------------------------------------------------------------- parameter count
-def _numel(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
 
 @lru_cache(maxsize=1024)
 def _conv_bn_relu_count(c_in: int, c_out: int, kernel: int, affine: bool) -> int:
     with torch.device("meta"):
-        return _numel(conv_bn_relu(c_in, c_out, kernel, BNSpec(affine=affine)))
+        return count_parameters(conv_bn_relu(c_in, c_out, kernel, BNSpec(affine=affine)))
 
 
 @lru_cache(maxsize=4096)

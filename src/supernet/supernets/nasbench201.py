@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from supernet.nn.ops import BNSpec, ResNetBasicBlock, nb201_op
+from supernet.nn.ops import BNSpec, ResNetBasicBlock, count_parameters, nb201_op
 from supernet.spaces.nasbench201 import EDGES, OPS
 
 Ops = Sequence[str]
@@ -151,9 +151,6 @@ class NB201Standalone(NB201Network):
         return self.classifier(self.features(x, self.arch_ops))
 
 
-def _numel(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
 
 @lru_cache(maxsize=64)
 def _param_table(channels: int, layers: int, num_classes: int, affine: bool) -> tuple[int, dict[str, tuple[int, ...]]]:
@@ -161,10 +158,10 @@ def _param_table(channels: int, layers: int, num_classes: int, affine: bool) -> 
     with torch.device("meta"):
         skeleton = NB201Standalone(("none",) * len(EDGES), channels, layers, num_classes, bn)
         per_op = {
-            op: tuple(_numel(nb201_op(op, c, bn)) if op != "none" else 0 for c in (channels, 2 * channels, 4 * channels))
+            op: tuple(count_parameters(nb201_op(op, c, bn)) if op != "none" else 0 for c in (channels, 2 * channels, 4 * channels))
             for op in OPS
         }
-    return _numel(skeleton), per_op
+    return count_parameters(skeleton), per_op
 
 
 def nb201_param_count(

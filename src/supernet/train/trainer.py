@@ -24,6 +24,14 @@ TRAIN_STREAM, VALID_STREAM = 1, 2
 NAN_CHECK_EVERY = 50  # steps; checking every step would force a host sync on GPUs
 
 
+def reseed(model: nn.Module, seed: int, stream: int, epoch: int) -> None:
+    """Models that draw randomness in forward (NB101 ``shuffle`` channels) expose ``generator``;
+    reseeding it per (seed, purpose, epoch) keeps resumed runs identical to uninterrupted ones."""
+    gen = getattr(model, "generator", None)
+    if isinstance(gen, torch.Generator):
+        gen.manual_seed(int(epoch_rng(seed, stream, epoch).integers(2**63)))
+
+
 @dataclass
 class EpochStats:
     lr: float
@@ -58,11 +66,17 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        # Gradients are not checkpointed; restore the zero gradients of every op sampled so far, so
+        # that weight decay and momentum keep reaching them exactly as in an uninterrupted run.
+        for p in self.model.parameters():
+            if "momentum_buffer" in self.optimizer.state.get(p, {}):
+                p.grad = torch.zeros_like(p)
 
     def train_epoch(self, epoch: int, batches, on_step: Callable[[], None] | None = None) -> EpochStats:
         """One pass over ``batches`` (an iterable of (x, y) already on the device)."""
         model, opt = self.model, self.optimizer
         model.train()
+        reseed(model, self.seed, TRAIN_STREAM, epoch)
         rng = epoch_rng(self.seed, TRAIN_STREAM, epoch)
         lr = opt.param_groups[0]["lr"]
         loss_sum = correct = torch.zeros((), device=next(model.parameters()).device)
@@ -71,7 +85,9 @@ class Trainer:
         for step, (x, y) in enumerate(batches):
             logits = model(x, self.sampler(rng))
             loss = F.cross_entropy(logits, y)
-            opt.zero_grad(set_to_none=True)
+            # Zeroed, not None: as in the authors' code, every op that has ever been sampled keeps
+            # receiving weight decay and momentum on every step (a part of the weight-decay factor).
+            opt.zero_grad(set_to_none=False)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), self.protocol.grad_clip)
             opt.step()
@@ -91,6 +107,7 @@ class Trainer:
     def validate(self, epoch: int, batches) -> tuple[float, float]:
         """Held-out loss/accuracy, a different random architecture per batch (as the authors log it)."""
         self.model.eval()
+        reseed(self.model, self.seed, VALID_STREAM, epoch)
         rng = epoch_rng(self.seed, VALID_STREAM, epoch)
         loss_sum = correct = 0.0
         n = 0
