@@ -9,18 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from nb101_cells import INCEPTION_MATRIX, INCEPTION_OPS
 from supernet.builders import build_kit
 from supernet.config import build_config, load_config
 from supernet.errors import SupernetError
 from supernet.run import Run
 
 RECIPE = str(Path(__file__).resolve().parents[1] / "recipes" / "nb101-cpu.yaml")
-INCEPTION = {
-    "matrix": [[0, 1, 1, 1, 0, 1, 0], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 1, 0, 0],
-               [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 0]],
-    "ops": ["input", "conv1x1-bn-relu", "conv3x3-bn-relu", "conv3x3-bn-relu", "conv3x3-bn-relu", "maxpool3x3",
-            "output"],
-}
+INCEPTION = {"matrix": INCEPTION_MATRIX, "ops": INCEPTION_OPS}
 
 
 @pytest.fixture()

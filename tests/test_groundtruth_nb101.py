@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nb101_cells import C1, C3, MP, NB101_DATA, README_HASH, REPO_ROOT
 from supernet.errors import SupernetError
 from supernet.groundtruth.nb101_convert import (
     OP_NAMES,
@@ -31,11 +32,6 @@ from supernet.groundtruth.tfrecord import (
     read_records,
     write_records,
 )
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-NB101_DATA = REPO_ROOT.parent / "shared" / "data" / "nasbench101" / "naslib"
-README_HASH = "00005c142e6f48ac74fdcf73e3439874"
-C3, C1, MP = "conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"
 
 # --------------------------------------------------------------------------------------------
 # An encoder written from nasbench/lib/model_metrics.proto alone, independent of the decoder.

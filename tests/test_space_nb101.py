@@ -11,40 +11,26 @@ from typing import Any
 import numpy as np
 import pytest
 
+from nb101_cells import (
+    C1,
+    C3,
+    INCEPTION_MATRIX,
+    INCEPTION_OPS,
+    MP,
+    NB101_DATA,
+    README_HASH,
+    README_MATRIX,
+    README_OPS,
+)
 from supernet.errors import SupernetError
 from supernet.spaces import nasbench101 as nb101
 from supernet.spaces import nb101_graph as graph
 from supernet.spaces.base import SearchSpace
 from supernet.spaces.nasbench101 import OPS, NB101Cell, NB101Space, make_cell, module_hash
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-NB101_DATA = REPO_ROOT.parent / "shared" / "data" / "nasbench101" / "naslib"
 needs_data = pytest.mark.skipif(
     not NB101_DATA.is_dir(), reason=f"NAS-Bench-101 sample data not found at {NB101_DATA}"
 )
-
-C3, C1, MP = OPS
-README_MATRIX = [
-    [0, 1, 0, 0, 1, 1, 0],
-    [0, 0, 1, 0, 0, 0, 0],
-    [0, 0, 0, 1, 0, 0, 1],
-    [0, 0, 0, 0, 0, 1, 0],
-    [0, 0, 0, 0, 0, 1, 0],
-    [0, 0, 0, 0, 0, 0, 1],
-    [0, 0, 0, 0, 0, 0, 0],
-]
-README_OPS = ["input", C3, MP, C3, C3, C1, "output"]
-README_HASH = "00005c142e6f48ac74fdcf73e3439874"
-INCEPTION_MATRIX = [
-    [0, 1, 1, 1, 0, 1, 0],
-    [0, 0, 0, 0, 0, 0, 1],
-    [0, 0, 0, 0, 0, 0, 1],
-    [0, 0, 0, 0, 1, 0, 0],
-    [0, 0, 0, 0, 0, 0, 1],
-    [0, 0, 0, 0, 0, 0, 1],
-    [0, 0, 0, 0, 0, 0, 0],
-]
-INCEPTION_OPS = ["input", C1, C3, C3, C3, MP, "output"]
 
 
 def _load(name: str) -> Any:

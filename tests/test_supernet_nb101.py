@@ -1,10 +1,10 @@
 import json
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
+from nb101_cells import C1, C3, INCEPTION_MATRIX, INCEPTION_OPS, MP, NB101_DATA, README_MATRIX, README_OPS
 from supernet.errors import SupernetError
 from supernet.nn.channels import DynamicBatchNorm, DynamicConvBNReLU, interpolate_channels
 from supernet.nn.kernels import OFAKernel
@@ -20,37 +20,9 @@ from supernet.supernets.nasbench101 import (
     vertex_channels,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-NB101_DATA = REPO_ROOT.parent / "shared" / "data" / "nasbench101"
-DUMMY = NB101_DATA / "naslib" / "nb101_dummy.json"
-C1, C3, MP = "conv1x1-bn-relu", "conv3x3-bn-relu", "maxpool3x3"
-
-# The two cells of /work/shared/data/nasbench101/README.md with their benchmark parameter counts.
-INCEPTION = (
-    [
-        [0, 1, 1, 1, 0, 1, 0],
-        [0, 0, 0, 0, 0, 0, 1],
-        [0, 0, 0, 0, 0, 0, 1],
-        [0, 0, 0, 0, 1, 0, 0],
-        [0, 0, 0, 0, 0, 0, 1],
-        [0, 0, 0, 0, 0, 0, 1],
-        [0, 0, 0, 0, 0, 0, 0],
-    ],
-    ["input", C1, C3, C3, C3, MP, "output"],
-)
-README_2 = (
-    [
-        [0, 1, 0, 0, 1, 1, 0],
-        [0, 0, 1, 0, 0, 0, 0],
-        [0, 0, 0, 1, 0, 0, 1],
-        [0, 0, 0, 0, 0, 1, 0],
-        [0, 0, 0, 0, 0, 1, 0],
-        [0, 0, 0, 0, 0, 0, 1],
-        [0, 0, 0, 0, 0, 0, 0],
-    ],
-    ["input", C3, MP, C3, C3, C1, "output"],
-)
-# Cells of 2, 3, 6 and 7 vertices; output fan-in 0 (input only), 1 (+ input), 2, 5.
+DUMMY = NB101_DATA / "nb101_dummy.json"
+INCEPTION = (INCEPTION_MATRIX, INCEPTION_OPS)
+README_2 = (README_MATRIX, README_OPS)
 ONLY_INPUT = ([[0, 1], [0, 0]], ["input", "output"])
 ONE_VERTEX = ([[0, 1, 1], [0, 0, 1], [0, 0, 0]], ["input", MP, "output"])
 CHAIN = (

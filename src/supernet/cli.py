@@ -84,8 +84,8 @@ def show(run_id: str, out_dir: str) -> None:
         for key in ("kdt", "skdt", "spearman", "p_surpass_random", "final_acc"):
             click.echo(f"  {key:<18} {_f(m.get(key)):>10} {_f(m.get('params/' + key)):>10}")
         click.echo(f"  {'acc_mean':<18} {_f(m.get('acc_mean'), 2):>10}   (std {_f(m.get('acc_std'), 2)})")
-        subs = sorted({k.split("/")[0] for k in m if k.startswith("sub")})
-        for sub in subs:  # Baseline-v2: per sub-space rankings and their mean
+        subs = sorted({k.split("/")[0] for k in m if k.startswith("sub")} | ({"pool"} if "pool/skdt" in m else set()))
+        for sub in subs:  # Baseline-v2: per sub-space rankings, their mean (the headline), the union pool
             click.echo(f"  {sub + ' s-KdT':<18} {_f(m.get(sub + '/skdt')):>10} {_f(m.get(sub + '/params/skdt')):>10}")
 
 

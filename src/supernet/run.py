@@ -181,6 +181,7 @@ class Run:
         truth, ranks, metrics = compute_metrics(acc, self.pool, self.params, kit.gt, **kw)  # type: ignore[arg-type]
         if len(self.groups) > 1 or self.groups[0][0]:
             metrics.update(self._per_group(acc, kw))
+            self._headline_from_groups(metrics, [p for p, _ in self.groups])
         result = PoolEvaluation(self.pool, acc, truth, ranks, self.params, metrics, seconds)
         self.store.add_evaluation(
             self.id, epoch=epoch, bn=ev.bn, split=ev.split, n_images=sum(y.numel() for _, y in batches),
@@ -199,10 +200,15 @@ class Run:
             _, _, sub = compute_metrics(acc[sl], keys, self.params[sl], self.kit.gt,
                                         **{**kw, "top_k": min(kw["top_k"], len(keys))})
             out.update({prefix + k: v for k, v in sub.items()})
-        for name in ("skdt", "kdt", "spearman", "params/skdt", "params/kdt", "params/spearman"):
-            values = [out[p + name] for p, _ in self.groups]
-            out[name] = out[f"subspace_mean/{name}"] = float(np.nanmean(values))
         return out
+
+    @staticmethod
+    def _headline_from_groups(metrics: dict[str, float], prefixes: list[str]) -> None:
+        """Ranking metrics of the union pool move to ``pool/``; the headline becomes the sub-space mean."""
+        for name in ("skdt", "kdt", "spearman", "params/skdt", "params/kdt", "params/spearman"):
+            metrics[f"pool/{name}"] = metrics[name]
+            values = [metrics[p + name] for p in prefixes]
+            metrics[name] = metrics[f"subspace_mean/{name}"] = float(np.nanmean(values))
 
     def train(self) -> dict[str, float]:
         cfg, store = self.cfg, self.store
