@@ -37,8 +37,8 @@ def main() -> None:
         base = [f"data.root={args.data}", f"seed={args.seed}", f"out_dir={args.out_dir}", "progress=false",
                 f"supernet.channel_strategy={strategy}", f"name=nb101-{strategy}", *args.overrides]
         if strategy == "disabled":  # the whole sub-space, however many of its cells have ground truth
-            sub_cfg = load_config(RECIPE, base + [f"space.subspace={k}", "evaluation.pool_size=2"])
-            size = min(len(build_kit(sub_cfg).candidates(k)), 200)
+            sub_cfg = load_config(RECIPE, base + [f"space.subspace={k}"])
+            size = min(len(build_kit(sub_cfg).candidates(k)), sub_cfg.evaluation.pool_size)
             extra = [f"space.subspace={k}", f"evaluation.pool_size={size}"]
         else:
             extra = ["evaluation.per_subspace=true"]
