@@ -51,9 +51,8 @@ SHIPPED = {"nb201": "nb201.npz", "nb101-val500": "nb101-val500.npz", "nb101-reco
 def gt_path(spec: str | None, default: str) -> Path:
     """A shipped table name (nb201, nb101-val500, nb101-records30) or a path to a converted .npz."""
     name = SHIPPED.get(spec or default)
-    if name is not None:
-        with resources.as_file(resources.files("supernet.groundtruth") / "tables" / name) as p:
-            return p
+    if name is not None:  # the package is installed as files (setuptools package-data), not zipped
+        return Path(str(resources.files("supernet.groundtruth") / "tables" / name))
     path = Path(spec or "")
     if not path.is_file():
         raise SupernetError(
