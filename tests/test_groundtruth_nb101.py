@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nb101_cells import C1, C3, MP, NB101_DATA, README_HASH, REPO_ROOT
+from nb101_cells import C1, C3, MP, NB101_DATA, README_HASH, README_MATRIX, README_OPS, REPO_ROOT
 from supernet.errors import SupernetError
 from supernet.groundtruth.nb101_convert import (
     OP_NAMES,
@@ -359,16 +359,7 @@ def _data(name: str) -> Path:
 
 def test_readme_cell_through_tfrecord(tmp_path: Path) -> None:
     """The README's reference cell, written as official records, converts to its published numbers."""
-    matrix = [
-        [0, 1, 0, 0, 1, 1, 0],
-        [0, 0, 1, 0, 0, 0, 0],
-        [0, 0, 0, 1, 0, 0, 1],
-        [0, 0, 0, 0, 0, 1, 0],
-        [0, 0, 0, 0, 0, 1, 0],
-        [0, 0, 0, 0, 0, 0, 1],
-        [0, 0, 0, 0, 0, 0, 0],
-    ]
-    ops = ["input", C3, MP, C3, C3, C1, "output"]
+    matrix, ops = README_MATRIX, README_OPS
     runs = [(0.92418, 0.92117), (0.92458, 0.91907), (0.93049, 0.92157)]
     src, out = tmp_path / "readme.tfrecord", tmp_path / "readme.npz"
     write_records(src, [_record(README_HASH, 108, matrix, ops, 8_555_530, v, t, 1500.0) for v, t in runs])
