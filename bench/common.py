@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import platform
 import statistics
 import time
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 
@@ -24,3 +26,15 @@ def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 2) 
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     return f"{cpu}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, {time.strftime('%Y-%m-%d')}"
+
+
+def size_arguments(ap: argparse.ArgumentParser, layers: int = 5) -> None:
+    """The super-net size every benchmark takes: batch, C, N (defaults: the paper's NB201 f_ws)."""
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--channels", type=int, default=16)
+    ap.add_argument("--layers", type=int, default=layers)
+
+
+def random_cifar(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR-shaped uint8 images and labels: timing needs the shapes, not the content."""
+    return rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, n)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import machine
+from common import machine, random_cifar, size_arguments
 from supernet.data.loader import DeviceLoader
 from supernet.spaces.nasbench201 import NB201Space
 from supernet.supernets.nasbench201 import NB201SuperNet
@@ -22,13 +22,10 @@ from supernet.supernets.nasbench201 import NB201SuperNet
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=5120)
-    ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--channels", type=int, default=16)
-    ap.add_argument("--layers", type=int, default=5)
+    size_arguments(ap)
     args = ap.parse_args()
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (args.images, 32, 32, 3), dtype=np.uint8)
-    labels = rng.integers(0, 10, args.images)
+    images, labels = random_cifar(args.images, rng)
     loader = DeviceLoader(images, labels, args.batch, augment=True, shuffle=True, drop_last=True, seed=0)
     for _ in loader.epoch(0):  # warm-up
         pass

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import torch
 
-from common import machine
+from common import machine, random_cifar, size_arguments
 from supernet.data.loader import DeviceLoader
 from supernet.evaluate.evaluator import supernet_accuracies
 from supernet.nn.norm import set_bn_mode
@@ -20,13 +20,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--archs", type=int, default=20)
     ap.add_argument("--images", type=int, default=2560)
-    ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--channels", type=int, default=16)
-    ap.add_argument("--layers", type=int, default=1)
+    size_arguments(ap, layers=1)
     args = ap.parse_args()
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (args.images, 32, 32, 3), dtype=np.uint8)
-    labels = rng.integers(0, 10, args.images)
+    images, labels = random_cifar(args.images, rng)
     space = NB201Space()
     archs = [space.sample(rng) for _ in range(args.archs)]
     torch.manual_seed(0)

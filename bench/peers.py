@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import machine, median_seconds
+from common import machine, median_seconds, size_arguments
 from supernet.spaces.nasbench201 import OPS, NB201Space
 from supernet.supernets.nasbench201 import NB201SuperNet
 
@@ -22,9 +22,7 @@ from supernet.supernets.nasbench201 import NB201SuperNet
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--archs", type=int, default=10)
-    ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--channels", type=int, default=16)
-    ap.add_argument("--layers", type=int, default=5)
+    size_arguments(ap)
     args = ap.parse_args()
     try:
         from xautodl.models.cell_searchs.genotypes import Structure

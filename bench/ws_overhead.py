@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import machine, median_seconds
+from common import machine, median_seconds, size_arguments
 from supernet.spaces.nasbench201 import NB201Space
 from supernet.supernets.nasbench201 import NB201Standalone, NB201SuperNet
 
@@ -35,9 +35,7 @@ def step_fn(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, arch: obje
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--archs", type=int, default=20)
-    ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--channels", type=int, default=16)
-    ap.add_argument("--layers", type=int, default=5)
+    size_arguments(ap)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     torch.manual_seed(0)
