@@ -13,6 +13,7 @@ import torch
 from supernet.config import load_config
 from supernet.errors import SupernetError
 from supernet.run import CHECKPOINT, Run
+from supernet.runtime import CPU
 from supernet.store import ResultStore
 from supernet.train.trainer import Trainer
 
@@ -134,7 +135,7 @@ def test_evaluation_batches_mix_classes_even_for_class_sorted_folders(tiny_overr
     cfg = load_config(RECIPE, tiny_overrides + ["protocol.batch_size=16"])
     ds = load_dataset(cfg)
     assert (ds.test_y[:10] == ds.test_y[0]).all()  # the fixture's folder order is sorted by class
-    batches = eval_batches(cfg, ds, torch.device("cpu"))
+    batches = eval_batches(cfg, ds, CPU)
     assert all(len(torch.unique(y)) > 1 for _, y in batches)
     assert sum(len(y) for _, y in batches) == len(ds.test_y)
 

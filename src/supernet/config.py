@@ -103,6 +103,19 @@ class DataConfig(_Strict):
     cache_dir: str | None = Field(None, description="decoded-array cache (default ~/.cache/supernet)")
 
 
+class RuntimeConfig(_Strict):
+    """How a run uses the hardware. Only ``precision`` changes results beyond float rounding, so it
+    alone enters the run id (and only when it is not the fp32 default, keeping older ids valid)."""
+
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="bf16: autocast forward passes to bfloat16 (GPU fast path; weights stay fp32)"
+    )
+    channels_last: bool | None = Field(
+        None, description="NHWC images and weights (fast cuDNN kernels); default: on for cuda, off for cpu"
+    )
+    cudnn_benchmark: bool = Field(True, description="let cuDNN time its kernels per shape (cuda only)")
+
+
 class Config(_Strict):
     name: str = Field("run", pattern=r"^[A-Za-z0-9._-]+$", description="prefix of the run id (letters, digits, . _ -)")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="fixes split, pool, sampled paths and initialisation")
@@ -115,6 +128,7 @@ class Config(_Strict):
     protocol: ProtocolConfig = ProtocolConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     data: DataConfig = DataConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
 
     @model_validator(mode="after")
     def _factors_fit_the_space(self) -> Config:
@@ -151,6 +165,9 @@ class Config(_Strict):
         if self.space.name == "nasbench201":
             ident["supernet"]["op_placement"] = self.placement()
         ident["data"].pop("cache_dir")
+        runtime = ident.pop("runtime")
+        if runtime["precision"] != "fp32":
+            ident["precision"] = runtime["precision"]
         digest = hashlib.sha1(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:8]
         return f"{self.name}-s{self.seed}-{digest}"
 

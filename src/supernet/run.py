@@ -23,6 +23,7 @@ from supernet.data.loader import DeviceLoader, split_indices
 from supernet.errors import SupernetError
 from supernet.evaluate.evaluator import PoolEvaluation, compute_metrics, supernet_accuracies
 from supernet.nn.norm import set_bn_mode
+from supernet.runtime import Runtime
 from supernet.store import ResultStore
 from supernet.train.checkpoint import load_checkpoint, save_checkpoint
 from supernet.train.sampler import make_sampler
@@ -32,14 +33,6 @@ POOL_STREAM, EVAL_STREAM = 3, 4
 FIXED_ORDER_SEED = 0  # orders evaluation images identically for every run and seed
 MIN_GROUP = 10  # smallest per-sub-space pool that enters the Baseline-v2 mean
 CHECKPOINT = "checkpoint.pt"
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SupernetError("device=cuda requested but no CUDA device is available; use device=cpu")
-    return torch.device(name)
 
 
 def draw_pool(candidates: list[str], size: int, seed: int, stream: int = 0) -> list[str]:
@@ -99,7 +92,7 @@ def _mixed(x: np.ndarray, y: np.ndarray, limit: int | None = None) -> tuple[np.n
     return x[order], y[order]
 
 
-def eval_batches(cfg: Config, ds: ImageDataset, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def eval_batches(cfg: Config, ds: ImageDataset, rt: Runtime) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The evaluation split, normalised once: every pool architecture sees the same batches."""
     ev = cfg.evaluation
     if ev.split == "test":
@@ -111,23 +104,24 @@ def eval_batches(cfg: Config, ds: ImageDataset, device: torch.device) -> list[tu
         ex, ey = ds.train_x[va], ds.train_y[va]
     ex, ey = _mixed(ex, ey, ev.max_images)
     bs = ev.batch_size or cfg.protocol.batch_size
-    loader = DeviceLoader(ex, ey, bs, augment=False, shuffle=False, drop_last=False, seed=cfg.seed, device=device)
+    loader = DeviceLoader(ex, ey, bs, augment=False, shuffle=False, drop_last=False, seed=cfg.seed,
+                          device=rt.device, channels_last=rt.channels_last)
     return list(loader.epoch(0))
 
 
-def load_data(cfg: Config, device: torch.device) -> RunData:
+def load_data(cfg: Config, rt: Runtime) -> RunData:
     ds = load_dataset(cfg)
     tr, va = split_indices(len(ds.train_y), cfg.data.train_portion, cfg.seed)
     bs = cfg.protocol.batch_size
-    train = DeviceLoader(ds.train_x[tr], ds.train_y[tr], bs, augment=True, shuffle=True, drop_last=True,
-                         seed=cfg.seed, device=device)
+    loader_kw = dict(seed=cfg.seed, device=rt.device, channels_last=rt.channels_last)
+    train = DeviceLoader(ds.train_x[tr], ds.train_y[tr], bs, augment=True, shuffle=True, drop_last=True, **loader_kw)
     if len(train) == 0:
         raise SupernetError(f"{len(tr)} training images do not fill one batch of {bs}; lower protocol.batch_size")
     valid = None
     if len(va) and cfg.protocol.validate_every_epoch:
         vx, vy = _mixed(ds.train_x[va], ds.train_y[va])
-        valid = DeviceLoader(vx, vy, bs, augment=False, shuffle=False, drop_last=False, seed=cfg.seed, device=device)
-    return RunData(train, valid, eval_batches(cfg, ds, device))
+        valid = DeviceLoader(vx, vy, bs, augment=False, shuffle=False, drop_last=False, **loader_kw)
+    return RunData(train, valid, eval_batches(cfg, ds, rt))
 
 
 def absolute_paths(cfg: Config) -> Config:
@@ -167,14 +161,14 @@ class Run:
             self.set_pool(stored)
 
     def evaluate(self, model: torch.nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]], epoch: int,
-                 kind: str = "train") -> PoolEvaluation:
+                 rt: Runtime, kind: str = "train") -> PoolEvaluation:
         ev, kit = self.cfg.evaluation, self.kit
         reseed(model, self.cfg.seed, EVAL_STREAM, epoch)
         start = time.perf_counter()
         bar = tqdm(total=len(self.archs), desc=f"evaluate ({ev.bn} BN)", unit="arch", leave=False,
                    disable=not self.cfg.progress)
         with bar:
-            acc = supernet_accuracies(model, self.archs, batches, ev.bn, on_arch=lambda: bar.update())
+            acc = supernet_accuracies(model, self.archs, batches, ev.bn, on_arch=lambda: bar.update(), runtime=rt)
         seconds = time.perf_counter() - start
         kw = dict(dataset=kit.gt_dataset, split=kit.gt_split, top_k=ev.top_k, threshold=ev.skdt_threshold,
                   skdt_variant=ev.skdt_variant, psr_form=ev.psr_form)
@@ -185,7 +179,8 @@ class Run:
         result = PoolEvaluation(self.pool, acc, truth, ranks, self.params, metrics, seconds)
         self.store.add_evaluation(
             self.id, epoch=epoch, bn=ev.bn, split=ev.split, n_images=sum(y.numel() for _, y in batches),
-            batch_size=int(batches[0][1].numel()), settings=ev.model_dump(), seconds=seconds,
+            batch_size=int(batches[0][1].numel()), settings={**ev.model_dump(), "precision": self.cfg.runtime.precision},
+            seconds=seconds,
             archs=result.rows(), metrics=metrics, kind=kind,
         )
         return result
@@ -212,16 +207,16 @@ class Run:
 
     def train(self) -> dict[str, float]:
         cfg, store = self.cfg, self.store
-        device = resolve_device(cfg.device)
+        rt = Runtime.from_config(cfg.device, cfg.runtime)
         # Build everything that can fail on bad input before the run is marked running.
-        data = load_data(cfg, device)
+        data = load_data(cfg, rt)
         torch.manual_seed(cfg.seed)
-        model = self.kit.build_supernet().to(device)
-        trainer = Trainer(model, make_sampler(self.kit.space, cfg.protocol.sampler), cfg.protocol, cfg.seed)
+        model = rt.prepare(self.kit.build_supernet())
+        trainer = Trainer(model, make_sampler(self.kit.space, cfg.protocol.sampler), cfg.protocol, cfg.seed, rt)
         ckpt = self.dir / CHECKPOINT
         start_epoch = 0
         if ckpt.exists() and cfg.resume:
-            state = load_checkpoint(ckpt, device)
+            state = load_checkpoint(ckpt, rt.device)
             trainer.load_state_dict(state["trainer"])
             start_epoch = int(state["epoch"])
         elif self.dir.exists() and not cfg.resume:
@@ -263,7 +258,7 @@ class Run:
                 self.store.add_epoch(self.id, epoch, asdict(stats))
                 done = epoch + 1
                 if done == epochs or (every and done % every == 0):
-                    m = self.evaluate(trainer.model, data.eval_batches, done).metrics
+                    m = self.evaluate(trainer.model, data.eval_batches, done, trainer.runtime).metrics
                     bar.write(f"epoch {done}: s-KdT {m['skdt']:.3f} (params baseline {m['params/skdt']:.3f}), "
                               f"KdT {m['kdt']:.3f}, final model {m['final_acc']:.2f}%")
                 save_checkpoint(self.dir / CHECKPOINT, {"trainer": trainer.state_dict(), "epoch": done})
@@ -285,10 +280,12 @@ def evaluate_run(store: ResultStore, run_id: str, overrides: list[str]) -> PoolE
         if key in fields:  # shorthand: bn=running means evaluation.bn=running
             text, key = f"evaluation.{text}", f"evaluation.{key}"
         changes_training = key in {f"evaluation.{k}" for k in RUN_IDENTITY_EVAL_KEYS}
-        if changes_training or not key.startswith(("evaluation.", "device", "progress", "data.root", "data.cache_dir")):
+        allowed = ("evaluation.", "runtime.", "device", "progress", "data.root", "data.cache_dir")
+        if changes_training or not key.startswith(allowed):
             raise SupernetError(
                 f"'{key}' cannot change at evaluation (it defines the run); allowed: evaluation.* except "
-                f"{', '.join(RUN_IDENTITY_EVAL_KEYS)} (short form e.g. bn=running), device, data.root, data.cache_dir"
+                f"{', '.join(RUN_IDENTITY_EVAL_KEYS)} (short form e.g. bn=running), runtime.*, device, data.root, "
+                "data.cache_dir"
             )
         expanded.append(text)
     cfg = build_config(row.config, expanded)
@@ -298,9 +295,9 @@ def evaluate_run(store: ResultStore, run_id: str, overrides: list[str]) -> PoolE
     ckpt = run.dir / CHECKPOINT
     if not ckpt.exists():
         raise SupernetError(f"run {row.id} has no checkpoint at {ckpt}; train it first")
-    device = resolve_device(cfg.device)
-    state = load_checkpoint(ckpt, device)
-    model = run.kit.build_supernet().to(device)
+    rt = Runtime.from_config(cfg.device, cfg.runtime)
+    state = load_checkpoint(ckpt, rt.device)
+    model = rt.prepare(run.kit.build_supernet())
     model.load_state_dict(state["trainer"]["model"])
-    batches = eval_batches(cfg, load_dataset(cfg), device)
-    return run.evaluate(model, batches, int(state["epoch"]), kind="manual")
+    batches = eval_batches(cfg, load_dataset(cfg), rt)
+    return run.evaluate(model, batches, int(state["epoch"]), rt, kind="manual")

@@ -16,6 +16,7 @@ from torch import nn
 from supernet.evaluate.metrics import pool_metrics, ranking_metrics
 from supernet.groundtruth.table import GroundTruth
 from supernet.nn.norm import BNMode, set_bn_mode
+from supernet.runtime import CPU, Runtime
 
 
 @dataclass
@@ -42,6 +43,7 @@ def supernet_accuracies(
     batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
     bn: BNMode,
     on_arch: Callable[[], None] | None = None,
+    runtime: Runtime = CPU,
 ) -> np.ndarray:
     """Top-1 accuracy (percent) of each architecture on the same fixed batches."""
     model.eval()
@@ -51,7 +53,9 @@ def supernet_accuracies(
     for arch in archs:
         hits = torch.zeros((), dtype=torch.long, device=batches[0][1].device)
         for x, y in batches:
-            hits += (model(x, arch).argmax(1) == y).sum()
+            with runtime.autocast():
+                logits = model(x, arch)
+            hits += (logits.argmax(1) == y).sum()
         correct.append(hits)
         if on_arch is not None:
             on_arch()

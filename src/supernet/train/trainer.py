@@ -18,10 +18,10 @@ from torch import nn
 
 from supernet.config import ProtocolConfig
 from supernet.errors import SupernetError
+from supernet.runtime import CPU, Runtime
 from supernet.train.sampler import Sampler, epoch_rng
 
 TRAIN_STREAM, VALID_STREAM = 1, 2
-NAN_CHECK_EVERY = 50  # steps; checking every step would force a host sync on GPUs
 
 
 def reseed(model: nn.Module, seed: int, stream: int, epoch: int) -> None:
@@ -45,9 +45,10 @@ class EpochStats:
 
 class Trainer:
     def __init__(
-        self, model: nn.Module, sampler: Sampler, protocol: ProtocolConfig, seed: int
+        self, model: nn.Module, sampler: Sampler, protocol: ProtocolConfig, seed: int, runtime: Runtime = CPU
     ) -> None:
         self.model, self.sampler, self.protocol, self.seed = model, sampler, protocol, seed
+        self.runtime = runtime
         self.optimizer = torch.optim.SGD(
             model.parameters(), lr=protocol.lr, momentum=protocol.momentum, weight_decay=protocol.weight_decay
         )
@@ -73,32 +74,39 @@ class Trainer:
                 p.grad = torch.zeros_like(p)
 
     def train_epoch(self, epoch: int, batches, on_step: Callable[[], None] | None = None) -> EpochStats:
-        """One pass over ``batches`` (an iterable of (x, y) already on the device)."""
+        """One pass over ``batches`` (an iterable of (x, y) already on the device).
+
+        Nothing in the loop waits for the device: statistics and the divergence check accumulate in
+        device tensors and are read once, after the epoch.
+        """
         model, opt = self.model, self.optimizer
         model.train()
         reseed(model, self.seed, TRAIN_STREAM, epoch)
         rng = epoch_rng(self.seed, TRAIN_STREAM, epoch)
         lr = opt.param_groups[0]["lr"]
-        loss_sum = correct = torch.zeros((), device=next(model.parameters()).device)
+        device = next(model.parameters()).device
+        loss_sum = correct = torch.zeros((), device=device)
+        first_bad = torch.full((), -1, dtype=torch.long, device=device)
         n = 0
         start = time.perf_counter()
         for step, (x, y) in enumerate(batches):
-            logits = model(x, self.sampler(rng))
-            loss = F.cross_entropy(logits, y)
+            with self.runtime.autocast():
+                logits = model(x, self.sampler(rng))
+                loss = F.cross_entropy(logits, y)
             # Zeroed, not None: as in the authors' code, every op that has ever been sampled keeps
             # receiving weight decay and momentum on every step (a part of the weight-decay factor).
             opt.zero_grad(set_to_none=False)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), self.protocol.grad_clip)
             opt.step()
-            loss_sum = loss_sum + loss.detach() * y.numel()
+            loss = loss.detach().float()
+            first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), step, first_bad)
+            loss_sum = loss_sum + loss * y.numel()
             correct = correct + (logits.detach().argmax(1) == y).sum()
             n += y.numel()
-            if step % NAN_CHECK_EVERY == 0:
-                self._check_finite(loss.detach(), epoch, step)
             if on_step is not None:
                 on_step()
-        self._check_finite(loss_sum, epoch, "end")
+        self._check_finite(int(first_bad), float(loss_sum), epoch)
         self.scheduler.step()
         seconds = time.perf_counter() - start
         return EpochStats(lr, float(loss_sum) / max(n, 1), 100.0 * float(correct) / max(n, 1), seconds, n / seconds)
@@ -112,17 +120,17 @@ class Trainer:
         loss_sum = correct = 0.0
         n = 0
         for x, y in batches:
-            logits = self.model(x, self.sampler(rng))
+            with self.runtime.autocast():
+                logits = self.model(x, self.sampler(rng)).float()
             loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
             correct += float((logits.argmax(1) == y).sum())
             n += y.numel()
         return loss_sum / max(n, 1), 100.0 * correct / max(n, 1)
 
     @staticmethod
-    def _check_finite(loss: torch.Tensor, epoch: int, step: int | str) -> None:
-        value = float(loss)
-        if not math.isfinite(value):
+    def _check_finite(first_bad_step: int, loss_sum: float, epoch: int) -> None:
+        if first_bad_step >= 0 or not math.isfinite(loss_sum):
+            where = f"step {first_bad_step}" if first_bad_step >= 0 else "the end"
             raise SupernetError(
-                f"training diverged: loss is {value} at epoch {epoch}, step {step}; "
-                "lower protocol.lr or check the data"
+                f"training diverged: non-finite loss at epoch {epoch}, {where}; lower protocol.lr or check the data"
             )
