@@ -108,3 +108,23 @@ def test_affine_off_has_no_bn_parameters():
     on = _numel(NB201Standalone(a, bn=BNSpec(affine=True)))
     off = _numel(NB201Standalone(a, bn=BNSpec(affine=False)))
     assert off < on and off == nb201_param_count(a, affine=False)
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 8, 8), (2, 5, 7, 3), (3, 2, 1, 1), (2, 4, 1, 6)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fast_avg_pool_equals_the_native_kernel(shape, channels_last):
+    from supernet.nn.ops import AvgPool3x3
+
+    ref_op = torch.nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    fast_op = AvgPool3x3(shape[1])
+    x = torch.randn(shape, dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    xr, xf = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out_ref, out_fast = ref_op(xr), fast_op.double()(xf)
+    torch.testing.assert_close(out_fast, out_ref)
+    g = torch.randn_like(out_ref)
+    out_ref.backward(g)
+    out_fast.backward(g)
+    torch.testing.assert_close(xf.grad, xr.grad)
+    assert not list(fast_op.parameters()) and not fast_op.state_dict()  # checkpoints and counts unchanged

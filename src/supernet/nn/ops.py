@@ -9,6 +9,7 @@ network costs.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from supernet.nn.norm import make_bn
@@ -52,6 +53,35 @@ class ResNetBasicBlock(nn.Module):
         return self.downsample(x) + self.conv_b(self.conv_a(x))
 
 
+class AvgPool3x3(nn.Module):
+    """NB201's ``avg_pool_3x3``: 3x3 mean, stride 1, padded zeros not counted.
+
+    Computes what ``nn.AvgPool2d(3, 1, 1, count_include_pad=False)`` computes, but on the CPU as a
+    depthwise convolution with a ones kernel times a per-position 1/count: PyTorch's CPU pooling
+    kernels (forward and backward) are 3-5x slower than that and took 30 % of a CPU-recipe step
+    (bench/RESULTS.md). Other devices keep the native kernel, which is fast there.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.register_buffer("ones", torch.ones(channels, 1, 3, 3), persistent=False)
+        self._inv_count: dict[tuple, torch.Tensor] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu":
+            return F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+        total = F.conv2d(x, self.ones.to(x.dtype), padding=1, groups=x.shape[1])
+        return total * self._inverse_count(total)
+
+    def _inverse_count(self, y: torch.Tensor) -> torch.Tensor:
+        key = (y.shape[-2], y.shape[-1], y.dtype)
+        if key not in self._inv_count:
+            ones = torch.ones(1, 1, *key[:2], dtype=torch.float32)
+            count = F.avg_pool2d(ones, 3, 1, 1, divisor_override=1)
+            self._inv_count[key] = (1.0 / count).to(y.dtype)
+        return self._inv_count[key]
+
+
 def nb201_op(name: str, channels: int, bn: BNSpec) -> nn.Module:
     """One NB201 cell op (stride 1, C -> C); ``none`` has no module (the cell skips it)."""
     if name == "skip_connect":
@@ -61,5 +91,5 @@ def nb201_op(name: str, channels: int, bn: BNSpec) -> nn.Module:
     if name == "nor_conv_3x3":
         return ReLUConvBN(channels, channels, 3, 1, bn)
     if name == "avg_pool_3x3":
-        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        return AvgPool3x3(channels)
     raise ValueError(f"no module for op {name!r}")
