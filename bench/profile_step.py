@@ -12,7 +12,6 @@ same machine and the same steps.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
@@ -61,7 +60,7 @@ def main() -> None:
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))
     per_step = 1e3 * float(np.median(timed)) / args.steps
     pool = "nn.AvgPool2d" if args.native_pool else "AvgPool3x3"
-    print(f"machine: {machine()}, {time.strftime('%Y-%m-%d')}")
+    print(f"machine: {machine()}")
     print(f"C={args.channels} N={args.layers} batch {args.batch}, {pool}, channels_last={args.channels_last}: "
           f"{per_step:.1f} ms per training step (median of 3 epochs of {args.steps} steps, unprofiled)")
 

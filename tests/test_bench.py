@@ -10,6 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import torch
+
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
@@ -26,11 +29,8 @@ def test_gpu_check_runs_on_the_cpu_when_allowed(tiny_cifar, tmp_path):
     assert "4 archs x 100 images" in res.stdout
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
 def test_gpu_check_refuses_to_pretend_without_a_gpu(tiny_cifar):
-    import torch
-
-    if torch.cuda.is_available():
-        return
     res = bench("gpu.py", "--data", str(tiny_cifar))
     assert res.returncode != 0 and "no CUDA device" in res.stderr
 

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from supernet.config import RuntimeConfig, load_config
+from supernet.errors import SupernetError
 from supernet.run import Run, evaluate_run
 from supernet.runtime import Runtime
 from supernet.spaces.nasbench201 import NB201Space
@@ -84,7 +85,22 @@ def test_bf16_run_trains_evaluates_and_stays_close_to_fp32(tiny_overrides):
 def test_evaluation_may_switch_runtime_but_not_training(tiny_overrides):
     run = Run(load_config(RECIPE, tiny_overrides))
     run.train()
-    ev = evaluate_run(run.store, run.id, ["runtime.channels_last=true"])
-    train_eval = run.store.evaluations(run.id)[-1 - 1]
+    train_eval = run.store.evaluations(run.id)[-1]
     ref = {a: w for a, w, *_ in run.store.arch_results(train_eval["id"])}
-    assert ev.accuracy == pytest.approx([ref[a] for a in ev.archs], abs=1e-9)
+    ev = evaluate_run(run.store, run.id, ["runtime.channels_last=true"])
+    # Same checkpoint, same images: the layout changes rounding only (at most one image in 100 flips).
+    assert ev.accuracy == pytest.approx([ref[a] for a in ev.archs], abs=1.0)
+    ev16 = evaluate_run(run.store, run.id, ["runtime.precision=bf16"])
+    assert run.store.evaluations(run.id)[-1]["settings"]["precision"] == "bf16"
+    assert np.isfinite(ev16.metrics["skdt"])
+    for key in ("protocol.lr=0.1", "supernet.channels=8", "evaluation.pool_size=10"):
+        with pytest.raises(SupernetError, match="cannot change at evaluation"):
+            evaluate_run(run.store, run.id, [key])
+
+
+def test_older_run_ids_are_unchanged_by_the_runtime_section():
+    """Ids computed before the runtime section existed: existing run directories must still resume."""
+    recipes = Path(RECIPE).parent
+    assert load_config(recipes / "nb201.yaml").run_id() == "nb201-s0-e743c88c"
+    assert load_config(recipes / "nb201-cpu.yaml").run_id() == "nb201-cpu-s0-97fc2f82"
+    assert load_config(recipes / "nb101.yaml").run_id() == "nb101-s0-8e6ecc68"

@@ -128,3 +128,19 @@ def test_fast_avg_pool_equals_the_native_kernel(shape, channels_last):
     out_fast.backward(g)
     torch.testing.assert_close(xf.grad, xr.grad)
     assert not list(fast_op.parameters()) and not fast_op.state_dict()  # checkpoints and counts unchanged
+
+
+def test_fast_avg_pool_first_used_in_inference_still_trains():
+    from supernet.nn.ops import AvgPool3x3
+
+    op = AvgPool3x3(3)
+    x = torch.randn(2, 3, 5, 5)
+    with torch.inference_mode():
+        op(x)  # evaluation before the op is ever trained
+    xg = x.clone().requires_grad_()
+    op(xg).sum().backward()
+    assert xg.grad is not None and torch.isfinite(xg.grad).all()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = op(x)
+    torch.testing.assert_close(out.float(), torch.nn.functional.avg_pool2d(x, 3, 1, 1, count_include_pad=False),
+                               rtol=2e-2, atol=2e-2)

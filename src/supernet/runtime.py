@@ -33,6 +33,8 @@ class Runtime:
     @classmethod
     def from_config(cls, device: str, cfg: RuntimeConfig) -> Runtime:
         dev = resolve_device(device)
+        if cfg.precision == "bf16" and dev.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise SupernetError("runtime.precision=bf16: this GPU has no bfloat16 support; use runtime.precision=fp32")
         if dev.type == "cuda":
             # Per-shape autotuning pays off: a super-net has only a handful of distinct conv shapes.
             torch.backends.cudnn.benchmark = cfg.cudnn_benchmark

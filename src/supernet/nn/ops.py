@@ -56,10 +56,10 @@ class ResNetBasicBlock(nn.Module):
 class AvgPool3x3(nn.Module):
     """NB201's ``avg_pool_3x3``: 3x3 mean, stride 1, padded zeros not counted.
 
-    Computes what ``nn.AvgPool2d(3, 1, 1, count_include_pad=False)`` computes, but on the CPU as a
-    depthwise convolution with a ones kernel times a per-position 1/count: PyTorch's CPU pooling
-    kernels (forward and backward) are 3-5x slower than that and took 30 % of a CPU-recipe step
-    (bench/RESULTS.md). Other devices keep the native kernel, which is fast there.
+    Computes what ``nn.AvgPool2d(3, 1, 1, count_include_pad=False)`` computes (up to float rounding),
+    but on the CPU as a depthwise convolution with a ones kernel times a per-position 1/count:
+    PyTorch's CPU pooling kernels (forward and backward) are several times slower than that and took
+    17-30 % of a CPU-recipe training step (bench/RESULTS.md). Other devices keep the native kernel.
     """
 
     def __init__(self, channels: int) -> None:
@@ -75,11 +75,13 @@ class AvgPool3x3(nn.Module):
 
     def _inverse_count(self, y: torch.Tensor) -> torch.Tensor:
         key = (y.shape[-2], y.shape[-1], y.dtype)
-        if key not in self._inv_count:
-            ones = torch.ones(1, 1, *key[:2], dtype=torch.float32)
-            count = F.avg_pool2d(ones, 3, 1, 1, divisor_override=1)
-            self._inv_count[key] = (1.0 / count).to(y.dtype)
-        return self._inv_count[key]
+        inv = self._inv_count.get(key)
+        if inv is None:
+            # Built outside inference mode: a cached inference tensor could not be used in training later.
+            with torch.inference_mode(False), torch.no_grad():
+                count = F.avg_pool2d(torch.ones(1, 1, *key[:2]), 3, 1, 1, divisor_override=1)
+                inv = self._inv_count[key] = (1.0 / count).to(y.dtype)
+        return inv
 
 
 def nb201_op(name: str, channels: int, bn: BNSpec) -> nn.Module:

@@ -61,17 +61,27 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
+            # Which parameters hold a (zeroed) gradient, i.e. belong to an op sampled so far.
+            "sampled": [p.grad is not None for p in self.model.parameters()],
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        params = list(self.model.parameters())
+        # Older checkpoints lack "sampled": a momentum buffer marks the same parameters when momentum > 0.
+        sampled = state.get("sampled") or ["momentum_buffer" in self.optimizer.state.get(p, {}) for p in params]
         # Gradients are not checkpointed; restore the zero gradients of every op sampled so far, so
         # that weight decay and momentum keep reaching them exactly as in an uninterrupted run.
-        for p in self.model.parameters():
-            if "momentum_buffer" in self.optimizer.state.get(p, {}):
+        for p, was_sampled in zip(params, sampled, strict=True):
+            if was_sampled:
                 p.grad = torch.zeros_like(p)
+            opt_state = self.optimizer.state.get(p, {})
+            if opt_state.get("momentum_buffer") is not None:
+                # A checkpoint from another memory format (CPU run resumed on a GPU) would otherwise
+                # push SGD off its fast multi-tensor path for the rest of the run.
+                opt_state["momentum_buffer"] = torch.empty_like(p).copy_(opt_state["momentum_buffer"])
 
     def train_epoch(self, epoch: int, batches, on_step: Callable[[], None] | None = None) -> EpochStats:
         """One pass over ``batches`` (an iterable of (x, y) already on the device).
@@ -117,15 +127,16 @@ class Trainer:
         self.model.eval()
         reseed(self.model, self.seed, VALID_STREAM, epoch)
         rng = epoch_rng(self.seed, VALID_STREAM, epoch)
-        loss_sum = correct = 0.0
+        device = next(self.model.parameters()).device
+        loss_sum = correct = torch.zeros((), device=device)
         n = 0
         for x, y in batches:
             with self.runtime.autocast():
                 logits = self.model(x, self.sampler(rng)).float()
-            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-            correct += float((logits.argmax(1) == y).sum())
+            loss_sum = loss_sum + F.cross_entropy(logits, y, reduction="sum")
+            correct = correct + (logits.argmax(1) == y).sum()
             n += y.numel()
-        return loss_sum / max(n, 1), 100.0 * correct / max(n, 1)
+        return float(loss_sum) / max(n, 1), 100.0 * float(correct) / max(n, 1)
 
     @staticmethod
     def _check_finite(first_bad_step: int, loss_sum: float, epoch: int) -> None:
