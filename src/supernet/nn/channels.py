@@ -91,9 +91,13 @@ class ShuffleChannels(ChannelStrategy):
         self.generator = generator
 
     def _subset(self, c_max: int, c: int, device: torch.device) -> torch.Tensor:
-        # Drawn where the generator lives (CPU unless given otherwise), then moved: a few hundred ints.
+        # Drawn where the generator lives (CPU unless given otherwise, so the stream is the same on every
+        # device), then moved: a few hundred ints. Through pinned memory, so a GPU step need not wait.
         where = self.generator.device if self.generator is not None else torch.device("cpu")
-        return torch.randperm(c_max, generator=self.generator, device=where)[:c].to(device)
+        subset = torch.randperm(c_max, generator=self.generator, device=where)[:c]
+        if subset.device.type == "cpu" and device.type == "cuda":
+            return subset.pin_memory().to(device, non_blocking=True)
+        return subset.to(device)
 
     def select(self, c_max: int, c: int, device: torch.device) -> Selection:
         return self._subset(c_max, c, device)
