@@ -2,15 +2,9 @@
 # GPU check for a lent H100/H200 (issue 4): one call, a few minutes, everything printed.
 #
 # The device machine has PyTorch, numpy, PyYAML, tqdm, Pillow, scipy and click, but not pydantic, and
-# it cannot reach PyPI. Before the call, on the development machine, from the repository root:
-#
-#   echo /.device/ >> .git/info/exclude; mkdir -p .device/whl
-#   cp ../shared/data/cifar10-jpeg/cifar10-jpeg.tar.gz .device/
-#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-#       --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .device/whl \
-#       pydantic pydantic-core annotated-types typing-inspection
-#
-# then run `bash bench/gpu.sh` there with `.device` carried. Extra arguments go to bench/gpu.py.
+# it cannot reach PyPI: first run `bash bench/prepare_gpu.sh` here (stages the CIFAR-10 archive and
+# pydantic's wheels in .device/), then run `bash bench/gpu.sh` there with `.device` carried.
+# Extra arguments go to bench/gpu.py (options and key=value overrides, in any order).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
