@@ -1,7 +1,7 @@
 """Typed run configuration: a YAML recipe plus ``key=value`` overrides.
 
 One pydantic model per concept of the paper (space, f_ws, P_ws, evaluation, data) so a factor of
-Table 1 is always one explicit, validated config path (see ``factors.py``). Unknown keys are refused
+Table 1 is always one explicit, validated config path (docs/usage.md maps them). Unknown keys are refused
 with the closest valid key, and bad values name the allowed ones, because a silently ignored typo
 in an ablation would invalidate the whole sweep.
 """
