@@ -69,8 +69,9 @@ class ProtocolConfig(_Strict):
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
     weight_decay: float = Field(5e-4, ge=0, description="L2 weight decay")
     grad_clip: float = Field(5.0, gt=0, description="gradient-norm clipping")
-    sampler: Literal["uniform", "encoding"] = Field(
-        "uniform", description="uniform over architectures, or over encodings (Random-NAS)"
+    sampler: Literal["uniform", "encoding", "fairnas"] = Field(
+        "uniform",
+        description="uniform over architectures, over encodings (Random-NAS), or FairNAS (|ops| paths per step)",
     )
     validate_every_epoch: bool = Field(
         True, description="per-epoch accuracy on the held-out train part, one random arch per batch"

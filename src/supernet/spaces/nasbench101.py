@@ -400,6 +400,14 @@ class NB101Space:
             raise SupernetError(f"cannot sample from {self.describe()}: it has no cells")
         return self.from_index(int(rng.integers(n)))
 
+    def op_slots(self, arch: NB101Cell) -> int:
+        """Positions that carry a choice of op: the interior vertices."""
+        return arch.num_vertices - 2
+
+    def with_ops(self, arch: NB101Cell, ops: Sequence[str]) -> NB101Cell:
+        """The same graph with other interior ops (always a valid cell: pruning depends on the graph)."""
+        return make_cell(arch.matrix, (INPUT, *ops, OUTPUT))
+
     def sample_encoding(self, rng: np.random.Generator) -> NB101Cell:
         """Li & Talwalkar's Random-NAS: random 7x7 upper-triangular matrix and ops until valid.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -145,6 +145,13 @@ class NB201Space:
 
     def sample_encoding(self, rng: np.random.Generator) -> NB201Arch:
         return NB201Arch(tuple(OPS[int(d)] for d in rng.integers(len(OPS), size=len(EDGES))))
+
+    def op_slots(self, arch: NB201Arch) -> int:
+        """Positions that carry a choice of op: the six edges."""
+        return len(EDGES)
+
+    def with_ops(self, arch: NB201Arch, ops: Sequence[str]) -> NB201Arch:
+        return NB201Arch(tuple(ops))
 
     def __iter__(self) -> Iterator[NB201Arch]:
         return (self.from_index(i) for i in range(NUM_ARCHS))

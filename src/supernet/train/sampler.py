@@ -1,4 +1,9 @@
-"""Path samplers of P_ws: which architecture trains on the next mini-batch."""
+"""Path samplers of P_ws: which architectures train on the next mini-batch.
+
+A sampler returns the list of paths one optimiser step trains on: one path for single-path
+sampling, ``|ops|`` paths for FairNAS. Uniform and encoding samplers draw exactly what they drew
+when they returned a single path, so runs stay reproducible across that change.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,29 @@ import numpy as np
 
 from supernet.spaces.base import SearchSpace
 
-Sampler = Callable[[np.random.Generator], Any]
+Sampler = Callable[[np.random.Generator], list[Any]]
+SAMPLERS = ("uniform", "encoding", "fairnas")
 
 
 def make_sampler(space: SearchSpace, kind: str) -> Sampler:
-    """``uniform``: uniform over architectures (the authors' default); ``encoding``: Random-NAS."""
+    """``uniform``: uniform over architectures (the authors' default); ``encoding``: Random-NAS
+    (Li & Talwalkar); ``fairnas``: FairNAS strict fairness (Chu et al., SPEC 6.4)."""
     if kind == "uniform":
-        return space.sample
+        return lambda rng: [space.sample(rng)]
     if kind == "encoding":
-        return space.sample_encoding
-    raise ValueError(f"unknown sampler {kind!r}")
+        return lambda rng: [space.sample_encoding(rng)]
+    if kind == "fairnas":
+        return lambda rng: fair_paths(space, rng)
+    raise ValueError(f"unknown sampler {kind!r}; expected one of {', '.join(SAMPLERS)}")
+
+
+def fair_paths(space: Any, rng: np.random.Generator) -> list[Any]:
+    """A uniformly drawn topology and ``|ops|`` children of it in which every op slot (NB201 edge,
+    NB101 interior vertex) takes each candidate op exactly once: per-slot random permutations."""
+    base = space.sample(rng)
+    ops = space.ops
+    perms = [rng.permutation(len(ops)) for _ in range(space.op_slots(base))]
+    return [space.with_ops(base, [ops[int(p[j])] for p in perms]) for j in range(len(ops))]
 
 
 def epoch_rng(seed: int, stream: int, epoch: int) -> np.random.Generator:

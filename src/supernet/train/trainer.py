@@ -100,19 +100,21 @@ class Trainer:
         n = 0
         start = time.perf_counter()
         for step, (x, y) in enumerate(batches):
-            with self.runtime.autocast():
-                logits = model(x, self.sampler(rng))
-                loss = F.cross_entropy(logits, y)
+            paths = self.sampler(rng)
             # Zeroed, not None: as in the authors' code, every op that has ever been sampled keeps
             # receiving weight decay and momentum on every step (a part of the weight-decay factor).
             opt.zero_grad(set_to_none=False)
-            loss.backward()
+            for arch in paths:  # FairNAS: gradients of all children add up before the one step
+                with self.runtime.autocast():
+                    logits = model(x, arch)
+                    loss = F.cross_entropy(logits, y)
+                loss.backward()
+                loss = loss.detach().float()
+                first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), step, first_bad)
+                loss_sum = loss_sum + loss * (y.numel() / len(paths))
+                correct = correct + (logits.detach().argmax(1) == y).sum() / len(paths)
             nn.utils.clip_grad_norm_(model.parameters(), self.protocol.grad_clip)
             opt.step()
-            loss = loss.detach().float()
-            first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), step, first_bad)
-            loss_sum = loss_sum + loss * y.numel()
-            correct = correct + (logits.detach().argmax(1) == y).sum()
             n += y.numel()
             if on_step is not None:
                 on_step()
@@ -132,7 +134,7 @@ class Trainer:
         n = 0
         for x, y in batches:
             with self.runtime.autocast():
-                logits = self.model(x, self.sampler(rng)).float()
+                logits = self.model(x, self.sampler(rng)[0]).float()
             loss_sum = loss_sum + F.cross_entropy(logits, y, reduction="sum")
             correct = correct + (logits.argmax(1) == y).sum()
             n += y.numel()
