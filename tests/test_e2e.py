@@ -77,8 +77,13 @@ NB101_SHUFFLE = ["supernet.channel_strategy=shuffle", "protocol.sampler=encoding
 
 @pytest.mark.parametrize(
     "recipe, extra",
-    [(RECIPE, []), (RECIPE, ["protocol.momentum=0"]), (NB101, NB101_SHUFFLE)],
-    ids=["nb201", "nb201-no-momentum", "nb101-shuffle"],  # without momentum only the checkpoint knows what was sampled
+    [
+        (RECIPE, []),
+        (RECIPE, ["protocol.momentum=0"]),  # without momentum only the checkpoint knows what was sampled
+        (RECIPE, ["supernet.path_dropout=0.3", "supernet.global_dropout=0.3", "protocol.sampler=fairnas"]),
+        (NB101, NB101_SHUFFLE),
+    ],
+    ids=["nb201", "nb201-no-momentum", "nb201-dropout-fairnas", "nb101-shuffle"],
 )
 def test_resume_after_interruption_matches_an_uninterrupted_run(recipe, extra, tiny_overrides, tmp_path, monkeypatch):
     extra = extra + ["protocol.validate_every_epoch=true", "data.train_portion=0.8"]

@@ -83,7 +83,10 @@ def _kit_nasbench201(cfg: Config) -> SpaceKit:
         gt=gt,
         gt_dataset=dataset,
         gt_split=split,
-        build_supernet=lambda: NB201SuperNet(s.channels, s.layers, s.num_classes, placement=cfg.placement(), bn=bn),
+        build_supernet=lambda: NB201SuperNet(
+            s.channels, s.layers, s.num_classes, placement=cfg.placement(), bn=bn, path_dropout=s.path_dropout,
+            global_dropout=s.global_dropout, generator=torch.Generator(),
+        ),
         param_count=lambda a: nb201_param_count(a, 16, 5),  # NB201 trains C=16, N=5
         arch_of=space.parse,
     )
@@ -108,7 +111,8 @@ def _kit_nasbench101(cfg: Config) -> SpaceKit:
         gt_split=split,
         build_supernet=lambda: NB101SuperNet(
             s.channels, 3, s.layers, s.num_classes, channel_strategy=s.channel_strategy, wsbn=s.wsbn,
-            ofa_kernel=s.ofa_kernel, bn=bn, generator=torch.Generator(),
+            ofa_kernel=s.ofa_kernel, bn=bn, path_dropout=s.path_dropout, global_dropout=s.global_dropout,
+            generator=torch.Generator(),
         ),
         param_count=lambda c: nb101_param_count(c),  # NB101 trains stem 128, 3 stacks of 3 cells
         arch_of=_nb101_cells(path),

@@ -22,6 +22,8 @@ from supernet.errors import SupernetError
 # Evaluation keys that define a run (its pool and when it is evaluated); all others may change
 # when a checkpoint is re-evaluated, and do not enter the run id.
 RUN_IDENTITY_EVAL_KEYS = ("every", "pool_size", "per_subspace")
+# f_ws keys added after runs were stored; left out of the run id at their defaults, so those runs resume.
+ADDED_SUPERNET_KEYS = ("path_dropout", "global_dropout")
 
 
 class _Strict(BaseModel):
@@ -57,6 +59,10 @@ class SupernetConfig(_Strict):
     )
     wsbn: bool = Field(False, description="NB101: one BN per set of incoming vertices")
     ofa_kernel: bool = Field(False, description="NB101: conv1x1 and conv3x3 share one 3x3 kernel (OFA)")
+    path_dropout: float = Field(
+        0.0, ge=0, lt=1, description="drop-path rate on cell outputs, scheduled deeper = more (NAO; SPEC 6.8)"
+    )
+    global_dropout: float = Field(0.0, ge=0, lt=1, description="dropout rate before the classifier")
 
 
 class ProtocolConfig(_Strict):
@@ -166,6 +172,9 @@ class Config(_Strict):
         if self.space.name == "nasbench201":
             ident["supernet"]["op_placement"] = self.placement()
         ident["data"].pop("cache_dir")
+        for key in ADDED_SUPERNET_KEYS:  # keys added after runs existed: only a non-default value counts
+            if ident["supernet"][key] == SupernetConfig.model_fields[key].default:
+                del ident["supernet"][key]
         runtime = ident.pop("runtime")
         if runtime["precision"] != "fp32":
             ident["precision"] = runtime["precision"]

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from supernet.nn.droppath import to_device
 from supernet.nn.kernels import OFAKernel
 from supernet.nn.norm import SwitchableBatchNorm
 
@@ -94,10 +95,7 @@ class ShuffleChannels(ChannelStrategy):
         # Drawn where the generator lives (CPU unless given otherwise, so the stream is the same on every
         # device), then moved: a few hundred ints. Through pinned memory, so a GPU step need not wait.
         where = self.generator.device if self.generator is not None else torch.device("cpu")
-        subset = torch.randperm(c_max, generator=self.generator, device=where)[:c]
-        if subset.device.type == "cpu" and device.type == "cuda":
-            return subset.pin_memory().to(device, non_blocking=True)
-        return subset.to(device)
+        return to_device(torch.randperm(c_max, generator=self.generator, device=where)[:c], device)
 
     def select(self, c_max: int, c: int, device: torch.device) -> Selection:
         return self._subset(c_max, c, device)

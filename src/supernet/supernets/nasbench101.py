@@ -38,6 +38,7 @@ from supernet.nn.channels import (
     DynamicConvBNReLU,
     make_channel_strategy,
 )
+from supernet.nn.droppath import NO_DROPOUT, Dropouts, cell_drop_paths, head_dropout
 from supernet.nn.ops import BNSpec, count_parameters
 from supernet.nn.wsbn import WSBatchNorm, incoming_index
 
@@ -246,6 +247,7 @@ class NB101Network(nn.Module):
         num_classes: int,
         bn: BNSpec,
         make_cell: Callable[[int, int], _Cell],
+        dropout: Dropouts = NO_DROPOUT,
     ) -> None:
         super().__init__()
         self.stem = conv_bn_relu(3, stem_channels, 3, bn)
@@ -256,17 +258,22 @@ class NB101Network(nn.Module):
                 cells.append(make_cell(c, width))
                 c = width
         self.cells = nn.ModuleList(cells)
+        self.drop_paths = nn.ModuleList(cell_drop_paths(dropout.path, len(cells), dropout.generator))
         # Max-pool before the first cell of every stack but the first ("same" padding: ceil_mode).
         self._downsample_before = frozenset(s * cells_per_stack for s in range(1, len(widths)))
+        self.dropout = head_dropout(dropout.head, dropout.generator)
         self.classifier = nn.Linear(c, num_classes)
 
     def features(self, x: torch.Tensor, spec: CellSpec) -> torch.Tensor:
         x = self.stem(x)
-        for i, cell in enumerate(self.cells):
+        for i, (cell, drop) in enumerate(zip(self.cells, self.drop_paths, strict=True)):
             if i in self._downsample_before:
                 x = F.max_pool2d(x, 2, 2, ceil_mode=True)
-            x = cell.run(x, cell_plan(spec, cell.c_in, cell.c_out))
+            x = drop(cell.run(x, cell_plan(spec, cell.c_in, cell.c_out)))
         return x.mean((2, 3))
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(features))
 
 
 class NB101Standalone(NB101Network):
@@ -290,7 +297,7 @@ class NB101Standalone(NB101Network):
         self.cell = spec
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x, self.cell))
+        return self.head(self.features(x, self.cell))
 
 
 # ------------------------------------------------------------------------------------------ super-net
@@ -379,6 +386,8 @@ class NB101SuperNet(NB101Network):
         bn: BNSpec | None = None,
         width_rule: WidthRule = "nasbench",
         max_vertices: int = MAX_VERTICES,
+        path_dropout: float = 0.0,
+        global_dropout: float = 0.0,
         generator: torch.Generator | None = None,
     ) -> None:
         bn = bn or BNSpec()
@@ -395,9 +404,10 @@ class NB101SuperNet(NB101Network):
             num_classes,
             bn,
             make_cell,
+            Dropouts(path_dropout, global_dropout, generator),
         )
         self.max_vertices = max_vertices
-        self.generator = generator  # reseeded per epoch by the trainer, so shuffle runs resume exactly
+        self.generator = generator  # reseeded per epoch by the trainer: shuffle and dropout resume exactly
         self.hparams = dict(
             stem_channels=stem_channels,
             stacks=stacks,
@@ -416,7 +426,7 @@ class NB101SuperNet(NB101Network):
             raise ValueError(
                 f"cell has {spec.num_vertices} vertices; this super-net holds at most {self.max_vertices}"
             )
-        return self.classifier(self.features(x, spec))
+        return self.head(self.features(x, spec))
 
 
 # ----------------------------------------------------------------------------------- parameter count

@@ -15,6 +15,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from supernet.nn.droppath import NO_DROPOUT, Dropouts, cell_drop_paths, head_dropout
 from supernet.nn.ops import BNSpec, ResNetBasicBlock, count_parameters, nb201_op
 from supernet.spaces.nasbench201 import EDGES, OPS
 
@@ -93,7 +94,13 @@ class NB201Network(nn.Module):
     """The NB201 macro skeleton around cells made by ``make_cell(channels)``."""
 
     def __init__(
-        self, channels: int, layers: int, num_classes: int, bn: BNSpec, make_cell: Callable[[int], _Cell]
+        self,
+        channels: int,
+        layers: int,
+        num_classes: int,
+        bn: BNSpec,
+        make_cell: Callable[[int], _Cell],
+        dropout: Dropouts = NO_DROPOUT,
     ) -> None:
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1, bias=False), bn(channels))
@@ -105,15 +112,21 @@ class NB201Network(nn.Module):
                 c *= 2
             cells.extend(make_cell(c) for _ in range(layers))
         self.cells = nn.ModuleList(cells)
+        # Drop-path on search-cell outputs, scheduled by position among all cells (the authors').
+        self.drop_paths = nn.ModuleList(cell_drop_paths(dropout.path, len(cells), dropout.generator))
         self.lastact = nn.Sequential(bn(c), nn.ReLU())
         self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = head_dropout(dropout.head, dropout.generator)
         self.classifier = nn.Linear(c, num_classes)
 
     def features(self, x: torch.Tensor, ops: Ops) -> torch.Tensor:
         x = self.stem(x)
-        for cell in self.cells:
-            x = cell(x, ops) if isinstance(cell, _Cell) else cell(x)
+        for cell, drop in zip(self.cells, self.drop_paths, strict=True):
+            x = drop(cell(x, ops)) if isinstance(cell, _Cell) else cell(x)
         return self.pool(self.lastact(x)).flatten(1)
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(features))
 
 
 class NB201SuperNet(NB201Network):
@@ -127,13 +140,18 @@ class NB201SuperNet(NB201Network):
         *,
         placement: OpPlacement = "node",
         bn: BNSpec | None = None,
+        path_dropout: float = 0.0,
+        global_dropout: float = 0.0,
+        generator: torch.Generator | None = None,
     ) -> None:
         bn = bn or BNSpec()
-        super().__init__(channels, layers, num_classes, bn, lambda c: SearchCell(c, bn, placement))
+        dropout = Dropouts(path_dropout, global_dropout, generator)
+        super().__init__(channels, layers, num_classes, bn, lambda c: SearchCell(c, bn, placement), dropout)
+        self.generator = generator  # reseeded per epoch by the trainer: dropout masks resume exactly
         self.hparams = dict(channels=channels, layers=layers, num_classes=num_classes)
 
     def forward(self, x: torch.Tensor, arch: object) -> torch.Tensor:
-        return self.classifier(self.features(x, arch_ops(arch)))
+        return self.head(self.features(x, arch_ops(arch)))
 
 
 class NB201Standalone(NB201Network):
@@ -148,7 +166,7 @@ class NB201Standalone(NB201Network):
         self.arch_ops = ops
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x, self.arch_ops))
+        return self.head(self.features(x, self.arch_ops))
 
 
 

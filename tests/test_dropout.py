@@ -1,0 +1,97 @@
+"""The dropout factor: NAO-scheduled drop-path on cell outputs and dropout before the classifier."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from supernet.config import load_config
+from supernet.nn.droppath import Dropout, DropPath, scheduled_keep
+from supernet.spaces.nasbench201 import NB201Space
+from supernet.supernets.nasbench201 import NB201SuperNet, nb201_param_count
+
+
+def test_schedule_drops_more_in_deeper_cells():
+    keeps = [scheduled_keep(0.3, i, 17) for i in range(17)]
+    assert keeps[-1] == pytest.approx(0.7) and keeps[0] == pytest.approx(1 - 0.3 / 17)
+    assert all(a > b for a, b in zip(keeps, keeps[1:], strict=False))
+    with pytest.raises(ValueError):
+        scheduled_keep(1.0, 0, 3)
+
+
+def test_drop_path_zeroes_whole_samples_and_keeps_the_mean():
+    gen = torch.Generator().manual_seed(0)
+    drop = DropPath(0.6, gen)
+    x = torch.ones(4000, 2, 3, 3)
+    y = drop(x)
+    per_sample = y.flatten(1)
+    assert ((per_sample == 0).all(1) | torch.isclose(per_sample, torch.tensor(1 / 0.6)).all(1)).all()
+    assert (per_sample[:, 0] == 0).float().mean().item() == pytest.approx(0.4, abs=0.03)
+    assert y.mean().item() == pytest.approx(1.0, abs=0.05)
+    drop.eval()
+    assert drop(x) is x
+
+
+def test_dropout_masks_come_from_the_generator():
+    x = torch.ones(64, 32)
+    a = Dropout(0.5, torch.Generator().manual_seed(3))(x)
+    b = Dropout(0.5, torch.Generator().manual_seed(3))(x)
+    c = Dropout(0.5, torch.Generator().manual_seed(4))(x)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    torch.manual_seed(0)
+    before = torch.rand(1)
+    torch.manual_seed(0)
+    Dropout(0.5, torch.Generator().manual_seed(3))(x)
+    assert torch.equal(torch.rand(1), before)  # torch's global RNG is untouched
+
+
+def test_dropout_changes_training_only_and_no_parameters():
+    torch.manual_seed(0)
+    plain = NB201SuperNet(4, 1, placement="edge")
+    dropped = NB201SuperNet(4, 1, placement="edge", path_dropout=0.3, global_dropout=0.3,
+                            generator=torch.Generator().manual_seed(0))
+    dropped.load_state_dict(plain.state_dict())  # same keys: dropout holds no state
+    arch = NB201Space().sample(np.random.default_rng(0))
+    x = torch.randn(8, 3, 32, 32)
+    plain.eval()
+    dropped.eval()
+    torch.testing.assert_close(dropped(x, arch), plain(x, arch))
+    plain.train()
+    dropped.train()
+    assert not torch.allclose(dropped(x, arch), plain(x, arch))
+    assert sum(p.numel() for p in dropped.parameters()) == sum(p.numel() for p in plain.parameters())
+    assert nb201_param_count(arch) > 0
+
+
+def test_dropout_keys_are_validated_and_enter_the_run_id_only_when_set():
+    from pathlib import Path
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "nb201.yaml"
+    base = load_config(recipe)
+    assert load_config(recipe, ["supernet.path_dropout=0.0"]).run_id() == base.run_id()
+    assert load_config(recipe, ["supernet.path_dropout=0.1"]).run_id() != base.run_id()
+    assert load_config(recipe, ["supernet.global_dropout=0.1"]).run_id() != base.run_id()
+    from supernet.errors import SupernetError
+
+    with pytest.raises(SupernetError, match="supernet.path_dropout"):
+        load_config(recipe, ["supernet.path_dropout=1.0"])
+
+
+def test_nb101_supernet_applies_both_dropouts_in_training_only():
+    from supernet.spaces.nasbench101 import make_cell
+    from supernet.supernets.nasbench101 import NB101SuperNet
+
+    cell = make_cell([[0, 1, 1], [0, 0, 1], [0, 0, 0]], ["input", "conv3x3-bn-relu", "output"])
+    torch.manual_seed(0)
+    plain = NB101SuperNet(8, 2, 1)
+    dropped = NB101SuperNet(8, 2, 1, path_dropout=0.3, global_dropout=0.3, generator=torch.Generator())
+    dropped.load_state_dict(plain.state_dict())
+    x = torch.randn(8, 3, 32, 32)
+    plain.eval()
+    dropped.eval()
+    torch.testing.assert_close(dropped(x, cell), plain(x, cell))
+    plain.train()
+    dropped.train()
+    assert not torch.allclose(dropped(x, cell), plain(x, cell))
+    assert sum(isinstance(m, DropPath) for m in dropped.modules()) == len(dropped.cells)
