@@ -1,4 +1,4 @@
-"""Command line: ``supernet train | runs | show | evaluate | arch``.
+"""Command line: ``supernet train | runs | show | evaluate | arch | convert | keys | factors``.
 
 Every user mistake surfaces as one ``error: ...`` line and exit code 2, never a traceback.
 """
@@ -133,6 +133,22 @@ def keys(recipe: str | None) -> None:
 
     for key, value, doc in describe_keys(load_config(recipe)):
         click.echo(f"{key:<32} {value!s:<14} {doc}")
+
+
+@cli.command()
+@click.option("--space", type=click.Choice(["nasbench201", "nasbench101"]), help="only factors of this space")
+def factors(space: str | None) -> None:
+    """The paper's 14 factors (Table 1): group, config keys, and the overrides of each level swept."""
+    from supernet.factors import FACTORS
+
+    for f in FACTORS:
+        if space is not None and space not in f.spaces:
+            continue
+        click.echo(f"{f.name:<17} {f.group:<22} {f.title}  [{', '.join(f.spaces)}]  ({f.source})")
+        for s in [space] if space else f.spaces:
+            for level in f.levels_for(s):
+                where = "" if space or len(f.spaces) == 1 else f"{s}: "
+                click.echo(f"    {where}{level.label:<38} {' '.join(level.overrides)}")
 
 
 @cli.command()
