@@ -1,4 +1,4 @@
-"""Command line: ``supernet train | runs | show | evaluate | arch | convert | keys | factors``.
+"""Command line: ``supernet train | runs | show | evaluate | arch | convert | keys | factors | sweep | report``.
 
 Every user mistake surfaces as one ``error: ...`` line and exit code 2, never a traceback.
 """
@@ -133,6 +133,68 @@ def keys(recipe: str | None) -> None:
 
     for key, value, doc in describe_keys(load_config(recipe)):
         click.echo(f"{key:<32} {value!s:<14} {doc}")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.argument("overrides", nargs=-1)
+@click.option("--factor", "factor_name", required=True, help="one of `supernet factors`")
+@click.option("--seeds", default="0", show_default=True, help="comma-separated seeds, e.g. 1268,1269,1270")
+@click.option("--name", default=None, help="sweep name in the store (default: the factor's name)")
+@click.option("--dry-run", is_flag=True, help="print the plan and stop")
+def sweep(recipe: str, overrides: tuple[str, ...], factor_name: str, seeds: str, name: str | None,
+          dry_run: bool) -> None:
+    """Train RECIPE once per level of one factor and seed (key=value OVERRIDES apply to all runs).
+
+    Finished runs are skipped and an interrupted one resumes, so re-running the command continues
+    the sweep. `supernet report NAME` tabulates it.
+    """
+    from supernet.experiments.sweep import plan_sweep, run_sweep
+    from supernet.factors import get_factor
+
+    factor = get_factor(factor_name)
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise SupernetError(f"--seeds must be comma-separated integers, got '{seeds}'") from None
+    items = plan_sweep(recipe, factor, seed_list, list(overrides))
+    for k, item in enumerate(items):
+        click.echo(f"{k + 1:>3}/{len(items)}  seed {item.seed:<6} {item.level:<38} {item.config.run_id()}")
+    if dry_run:
+        return
+    out = Path(items[0].config.out_dir)
+
+    def started(k: int, item, run_id: str) -> None:  # noqa: ANN001 - SweepItem, kept lazy
+        click.echo(f"[{k + 1}/{len(items)}] {factor.name} = {item.level}, seed {item.seed}: {run_id}", err=True)
+
+    outcomes = run_sweep(name or factor.name, factor, items, out / "supernet.db", on_start=started)
+    failed = [o for o in outcomes if o.status != "completed"]
+    for o in failed:
+        click.echo(f"failed: {o.item.level}, seed {o.item.seed} ({o.run_id}): {o.message}", err=True)
+    click.echo(f"sweep '{name or factor.name}': {len(outcomes) - len(failed)}/{len(outcomes)} runs completed; "
+               f"supernet report {name or factor.name} --out-dir {out}")
+
+
+@cli.command()
+@click.argument("name", required=False)
+@OUT_DIR
+@click.option("--figure", type=click.Path(dir_okay=False), help="also write the figure (PNG, PDF or SVG)")
+def report(name: str | None, out_dir: str, figure: str | None) -> None:
+    """The table (and figure) of sweep NAME: metrics per level, mean ± std over seeds. No NAME: list sweeps."""
+    from supernet.report.tables import markdown_table, sweep_rows
+
+    store = _open_store(out_dir)
+    if name is None:
+        for sweep_name in store.sweeps():
+            click.echo(sweep_name)
+        return
+    rows = sweep_rows(store, name)
+    click.echo(f"sweep '{name}', factor '{rows[0].factor}' (mean ± std over completed seeds)\n")
+    click.echo(markdown_table(rows))
+    if figure:
+        from supernet.report.figures import plot_sweep
+
+        click.echo(f"\nwrote {plot_sweep(rows, figure, title=rows[0].factor if name == rows[0].factor else f'{rows[0].factor} ({name})')}", err=True)
 
 
 @cli.command()

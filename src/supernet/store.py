@@ -44,6 +44,10 @@ CREATE TABLE IF NOT EXISTS arch_results (
     accuracy REAL NOT NULL, ground_truth REAL NOT NULL, gt_rank INTEGER NOT NULL, params INTEGER NOT NULL,
     PRIMARY KEY (evaluation_id, arch)
 );
+CREATE TABLE IF NOT EXISTS sweep_runs (
+    sweep TEXT NOT NULL, position INTEGER NOT NULL, factor TEXT NOT NULL, level TEXT NOT NULL,
+    seed INTEGER NOT NULL, run_id TEXT NOT NULL, PRIMARY KEY (sweep, position)
+);
 CREATE TABLE IF NOT EXISTS metrics (
     evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE, name TEXT NOT NULL, value REAL,
     PRIMARY KEY (evaluation_id, name)
@@ -223,6 +227,26 @@ class ResultStore:
             "SELECT arch, accuracy, ground_truth, gt_rank, params FROM arch_results WHERE evaluation_id=? ORDER BY rowid",
             (evaluation_id,),
         ).fetchall()
+
+    # sweeps -----------------------------------------------------------------------------------
+    def set_sweep(self, sweep: str, rows: Sequence[tuple[str, str, int, str]]) -> None:
+        """A sweep's plan, (factor, level, seed, run id) in order; re-planning the same name replaces it."""
+        with self._tx() as db:
+            db.execute("DELETE FROM sweep_runs WHERE sweep=?", (sweep,))
+            db.executemany("INSERT INTO sweep_runs VALUES (?, ?, ?, ?, ?, ?)",
+                           [(sweep, i, *row) for i, row in enumerate(rows)])
+
+    def sweep(self, sweep: str) -> list[tuple[str, str, int, str]]:
+        rows = self._db.execute(
+            "SELECT factor, level, seed, run_id FROM sweep_runs WHERE sweep=? ORDER BY position", (sweep,)
+        ).fetchall()
+        if not rows:
+            known = [r[0] for r in self._db.execute("SELECT DISTINCT sweep FROM sweep_runs ORDER BY sweep")]
+            raise SupernetError(f"no sweep '{sweep}' in {self.path}; known: {', '.join(known) or 'none'}")
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    def sweeps(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT DISTINCT sweep FROM sweep_runs ORDER BY sweep")]
 
     def latest_metrics(self, run_id: str) -> dict[str, float]:
         """The newest evaluation of the training protocol: re-evaluations never replace the headline."""

@@ -1,0 +1,101 @@
+"""One factor at a time: the recipe, plus each level of one factor, for each seed (the paper's protocol).
+
+A sweep is a plan of ordinary runs. Each run keeps its own deterministic id, so re-running the
+same sweep command skips finished runs and resumes an interrupted one; the plan itself is stored
+(``sweep_runs``) so a report can tell finished, failed and pending runs apart. Runs execute one
+after another in this process (the local executor); a failing run is recorded and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from supernet.config import Config, load_config, parse_override
+from supernet.errors import SupernetError
+from supernet.factors import Factor
+from supernet.store import ResultStore
+
+
+@dataclass(frozen=True)
+class SweepItem:
+    level: str
+    seed: int
+    config: Config
+
+
+def plan_sweep(
+    recipe: str | Path, factor: Factor, seeds: Sequence[int], overrides: Sequence[str] = ()
+) -> list[SweepItem]:
+    """Every (level, seed) as a validated config, seed-major so early results cover all levels."""
+    if not seeds:
+        raise SupernetError("a sweep needs at least one seed")
+    if len(set(seeds)) != len(seeds):
+        raise SupernetError(f"seeds repeat: {list(seeds)}")
+    base = load_config(recipe, list(overrides))
+    user_keys = {parse_override(o)[0] for o in overrides}
+    levels = factor.levels_for(base.space.name)
+    clash = user_keys & {parse_override(o)[0] for lv in levels for o in lv.overrides}
+    if clash or "seed" in user_keys:
+        raise SupernetError(
+            f"override of {', '.join(sorted(clash | ({'seed'} & user_keys)))} conflicts with the sweep "
+            f"(factor '{factor.name}' sets it per level; seeds come from --seeds)"
+        )
+    items = []
+    for seed in seeds:
+        for level in levels:
+            try:
+                cfg = load_config(recipe, [*overrides, *level.overrides, f"seed={seed}"])
+            except SupernetError as exc:
+                raise SupernetError(f"level '{level.label}' of factor '{factor.name}' is not valid here: {exc}") from None
+            items.append(SweepItem(level.label, seed, cfg))
+    ids = [i.config.run_id() for i in items]
+    if len(set(ids)) != len(ids):
+        raise SupernetError(f"two levels of factor '{factor.name}' give the same run with these overrides")
+    return items
+
+
+@dataclass
+class SweepOutcome:
+    item: SweepItem
+    run_id: str
+    status: str  # completed | failed
+    message: str = ""
+
+
+def run_sweep(
+    name: str,
+    factor: Factor,
+    items: Sequence[SweepItem],
+    store_path: Path,
+    on_start: Callable[[int, SweepItem, str], None] | None = None,
+) -> list[SweepOutcome]:
+    """Train every planned run that is not complete yet; Ctrl-C stops the sweep (the run resumes later)."""
+    from supernet.run import Run
+
+    store = ResultStore(store_path)
+    store.set_sweep(name, [(factor.name, i.level, i.seed, i.config.run_id()) for i in items])
+    outcomes = []
+    for k, item in enumerate(items):
+        run_id = item.config.run_id()
+        if _finished(store, run_id, item.config.protocol.epochs):
+            outcomes.append(SweepOutcome(item, run_id, "completed", "already complete"))
+            continue
+        run = Run(item.config, store)
+        if on_start is not None:
+            on_start(k, item, run.id)
+        try:
+            run.train()
+            outcomes.append(SweepOutcome(item, run.id, "completed"))
+        except SupernetError as exc:  # e.g. a learning rate that diverges: a result, not a reason to stop
+            outcomes.append(SweepOutcome(item, run.id, "failed", str(exc)))
+    return outcomes
+
+
+def _finished(store: ResultStore, run_id: str, epochs: int) -> bool:
+    try:
+        row = store.get_run(run_id)
+    except SupernetError:
+        return False
+    return row.id == run_id and row.status == "completed" and row.epochs_done >= epochs

@@ -1,0 +1,80 @@
+"""A sweep's table as in the paper: per level, metrics as mean ± std over seeds, next to the baseline.
+
+Read from the store only (each run's latest evaluation of the training protocol), so a report can be
+made while a sweep is still running: unfinished runs are counted, never averaged in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from supernet.store import ResultStore
+
+# (metric name, column title, digits); "params/skdt" is the training-free parameter-count baseline.
+COLUMNS = (
+    ("acc_mean", "super-net acc", 2),
+    ("skdt", "s-KdT", 3),
+    ("kdt", "KdT", 3),
+    ("spearman", "Spearman", 3),
+    ("p_surpass_random", "P>R", 3),
+    ("final_acc", "final model", 2),
+    ("params/skdt", "params s-KdT", 3),
+)
+
+
+@dataclass
+class LevelRow:
+    factor: str
+    level: str
+    runs: list[str] = field(default_factory=list)
+    status: dict[str, int] = field(default_factory=dict)
+    values: dict[str, list[float]] = field(default_factory=dict)
+
+    def mean_std(self, metric: str) -> tuple[float, float] | None:
+        v = [x for x in self.values.get(metric, []) if np.isfinite(x)]
+        if not v:
+            return None
+        return float(np.mean(v)), float(np.std(v))
+
+    @property
+    def completed(self) -> int:
+        return self.status.get("completed", 0)
+
+
+def sweep_rows(store: ResultStore, sweep: str) -> list[LevelRow]:
+    """One row per level, in plan order; only completed runs contribute metrics."""
+    rows: dict[str, LevelRow] = {}
+    known = {r.id: r for r in store.runs()}
+    for factor, level, _seed, run_id in store.sweep(sweep):
+        row = rows.setdefault(level, LevelRow(factor, level))
+        row.runs.append(run_id)
+        status = known[run_id].status if run_id in known else "pending"
+        row.status[status] = row.status.get(status, 0) + 1
+        if status != "completed":
+            continue
+        metrics = store.latest_metrics(run_id)
+        for name, _, _ in COLUMNS:
+            if name in metrics:
+                row.values.setdefault(name, []).append(metrics[name])
+    return list(rows.values())
+
+
+def _cell(row: LevelRow, metric: str, digits: int) -> str:
+    ms = row.mean_std(metric)
+    if ms is None:
+        return "-"
+    mean, std = ms
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if row.completed > 1 else f"{mean:.{digits}f}"
+
+
+def markdown_table(rows: list[LevelRow]) -> str:
+    head = ["level", "runs", *(title for _, title, _ in COLUMNS)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        others = {k: v for k, v in r.status.items() if k != "completed"}
+        runs = f"{r.completed}/{len(r.runs)}" + (" (" + ", ".join(f"{v} {k}" for k, v in sorted(others.items())) + ")"
+                                                  if others else "")
+        lines.append("| " + " | ".join([r.level, runs, *(_cell(r, m, d) for m, _, d in COLUMNS)]) + " |")
+    return "\n".join(lines)
