@@ -1,4 +1,4 @@
-"""Command line: ``supernet train | runs | show | evaluate | arch | convert | keys | factors | sweep | report``.
+"""Command line: ``supernet train | runs | show | evaluate | arch | convert | keys | factors | sweep | report | search``.
 
 Every user mistake surfaces as one ``error: ...`` line and exit code 2, never a traceback.
 """
@@ -13,6 +13,7 @@ import click
 
 from supernet.errors import SupernetError
 
+KIND_LABEL = {"manual": "re-evaluation", "search": "Random-NAS search sample"}
 OUT_DIR = click.option("--out-dir", default="runs", show_default=True, help="directory holding supernet.db and runs")
 
 
@@ -79,7 +80,7 @@ def show(run_id: str, out_dir: str) -> None:
     for ev in store.evaluations(row.id):
         m = ev["metrics"]
         click.echo(f"\nepoch {ev['epoch']}  bn={ev['bn']}  {ev['split']} ({ev['n_images']} images)  "
-                   f"{ev['seconds']:.0f}s  {'re-evaluation' if ev['kind'] == 'manual' else ''}")
+                   f"{ev['seconds']:.0f}s  {KIND_LABEL.get(ev['kind'], '')}")
         click.echo(f"  {'metric':<18} {'super-net':>10} {'params':>10}")
         for key in ("kdt", "skdt", "spearman", "p_surpass_random", "final_acc"):
             click.echo(f"  {key:<18} {_f(m.get(key)):>10} {_f(m.get('params/' + key)):>10}")
@@ -133,6 +134,31 @@ def keys(recipe: str | None) -> None:
 
     for key, value, doc in describe_keys(load_config(recipe)):
         click.echo(f"{key:<32} {value!s:<14} {doc}")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("run_id")
+@click.argument("overrides", nargs=-1)
+@click.option("--samples", default=100, show_default=True, help="architectures drawn and ranked by the super-net")
+@click.option("--seed", type=int, default=None, help="draws another sample (default: the run's seed)")
+@click.option("--show", "show_n", default=10, show_default=True, help="best architectures to print")
+@OUT_DIR
+def search(run_id: str, overrides: tuple[str, ...], samples: int, seed: int | None, show_n: int, out_dir: str) -> None:
+    """Random-NAS with RUN_ID's super-net: rank a random sample by super-net accuracy, print the best.
+
+    OVERRIDES as for `supernet evaluate` (e.g. bn=running, evaluation.top_k=5).
+    """
+    from supernet.search import search_run
+
+    store = _open_store(out_dir)
+    result = search_run(store, run_id, samples, seed, list(overrides))
+    m = result.evaluation.metrics
+    click.echo(f"{'super-net':>9} {'truth':>7}  architecture")
+    for arch, acc, truth in result.best(show_n):
+        click.echo(f"{acc:9.2f} {truth:7.2f}  {arch}")
+    click.echo(f"searched model (top {result.top_k} by super-net): ground truth "
+               f"{_f(m.get('final_acc'), 2)}% ± {_f(m.get('final_acc_std'), 2)}; s-KdT of the sample "
+               f"{_f(m.get('skdt'))} (params baseline {_f(m.get('params/skdt'))})")
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})

@@ -270,8 +270,13 @@ def _yaml(cfg: Config) -> str:
     return yaml.safe_dump(cfg.model_dump(), sort_keys=False)
 
 
-def evaluate_run(store: ResultStore, run_id: str, overrides: list[str]) -> PoolEvaluation:
-    """Re-evaluate a run's last checkpoint, e.g. with ``bn=running`` for the Fig. 6 comparison."""
+def evaluate_run(
+    store: ResultStore, run_id: str, overrides: list[str], pool: list[str] | None = None, kind: str = "manual"
+) -> PoolEvaluation:
+    """Re-evaluate a run's last checkpoint, e.g. with ``bn=running`` for the Fig. 6 comparison.
+
+    ``pool``: evaluate these architecture keys instead of the run's pool (Random-NAS search).
+    """
     row = store.get_run(run_id)
     fields = set(Config.model_fields["evaluation"].annotation.model_fields)  # type: ignore[union-attr]
     expanded = []
@@ -291,7 +296,10 @@ def evaluate_run(store: ResultStore, run_id: str, overrides: list[str]) -> PoolE
     cfg = build_config(row.config, expanded)
     run = Run(cfg, store, run_id=row.id)
     run.dir = Path(row.run_dir)
-    run.use_stored_pool()
+    if pool is None:
+        run.use_stored_pool()
+    else:
+        run.set_pool([("", pool)])
     ckpt = run.dir / CHECKPOINT
     if not ckpt.exists():
         raise SupernetError(f"run {row.id} has no checkpoint at {ckpt}; train it first")
@@ -300,4 +308,4 @@ def evaluate_run(store: ResultStore, run_id: str, overrides: list[str]) -> PoolE
     model = rt.prepare(run.kit.build_supernet())
     model.load_state_dict(state["trainer"]["model"])
     batches = eval_batches(cfg, load_dataset(cfg), rt)
-    return run.evaluate(model, batches, int(state["epoch"]), rt, kind="manual")
+    return run.evaluate(model, batches, int(state["epoch"]), rt, kind=kind)

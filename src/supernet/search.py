@@ -1,0 +1,48 @@
+"""Random-NAS with a trained super-net (the paper's final search): sample architectures, rank them by
+super-net accuracy, keep the best.
+
+The sample is drawn from the architectures that have ground truth, so the searched model's real
+accuracy is known at once; it is stored as an evaluation of kind ``search`` next to the run's own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from supernet.builders import build_kit
+from supernet.config import build_config
+from supernet.errors import SupernetError
+from supernet.evaluate.evaluator import PoolEvaluation
+from supernet.run import draw_pool, evaluate_run
+from supernet.store import ResultStore
+
+SEARCH_STREAM = 1000  # apart from the evaluation pools' streams: a search sample is a fresh draw
+
+
+@dataclass
+class SearchResult:
+    evaluation: PoolEvaluation
+    order: np.ndarray  # sample positions, best super-net accuracy first
+    top_k: int  # how many of the best make the searched model's reported accuracy
+
+    def best(self, k: int) -> list[tuple[str, float, float]]:
+        """(architecture, super-net accuracy, ground truth) of the k best by super-net accuracy."""
+        ev = self.evaluation
+        return [(ev.archs[i], float(ev.accuracy[i]), float(ev.ground_truth[i])) for i in self.order[:k]]
+
+
+def search_run(
+    store: ResultStore, run_id: str, samples: int, seed: int | None = None, overrides: list[str] | None = None
+) -> SearchResult:
+    row = store.get_run(run_id)
+    cfg = build_config(row.config)
+    if samples < cfg.evaluation.top_k:
+        raise SupernetError(f"--samples {samples} is fewer than evaluation.top_k={cfg.evaluation.top_k}")
+    kit = build_kit(cfg)
+    pool = draw_pool(kit.candidates(cfg.space.subspace), samples, cfg.seed if seed is None else seed, SEARCH_STREAM)
+    ev = evaluate_run(store, row.id, list(overrides or []), pool=pool, kind="search")
+    top_k = int(store.evaluations(row.id)[-1]["settings"]["top_k"])  # after any evaluation.top_k override
+    # Stable order: ties in super-net accuracy keep sample order, so the result is reproducible.
+    return SearchResult(ev, np.argsort(-ev.accuracy, kind="stable"), top_k)
