@@ -95,3 +95,24 @@ def test_nb101_supernet_applies_both_dropouts_in_training_only():
     dropped.train()
     assert not torch.allclose(dropped(x, cell), plain(x, cell))
     assert sum(isinstance(m, DropPath) for m in dropped.modules()) == len(dropped.cells)
+
+
+@pytest.mark.parametrize("recipe, cells, expected", [
+    # NB201, N=1: cell, ResNet block, cell, ResNet block, cell; position i of 5 keeps 1 - (i+1)/5 * rate
+    ("nb201.yaml", ["supernet.layers=1", "supernet.channels=4"], [1 - 1 / 5 * 0.3, 1 - 3 / 5 * 0.3, 0.7]),
+    # NB101, 2 cells per stack: every cell of stack s keeps 1 - (s+1)/3 * rate
+    ("nb101.yaml", ["supernet.layers=2", "supernet.channels=8"], [0.9, 0.9, 0.8, 0.8, 0.7, 0.7]),
+])
+def test_the_built_supernet_carries_the_configured_dropout(recipe, cells, expected):
+    from pathlib import Path
+
+    from supernet.builders import build_kit
+    from supernet.nn.droppath import Dropout as HeadDropout
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "recipes" / recipe,
+                      [*cells, "supernet.path_dropout=0.3", "supernet.global_dropout=0.2"])
+    model = build_kit(cfg).build_supernet()
+    keeps = [m.keep for m in model.drop_paths if isinstance(m, DropPath)]
+    assert keeps == pytest.approx(expected)
+    assert isinstance(model.dropout, HeadDropout) and model.dropout.keep == pytest.approx(0.8)
+    assert all(m.generator is model.generator for m in model.modules() if isinstance(m, (DropPath, HeadDropout)))

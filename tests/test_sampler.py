@@ -51,11 +51,12 @@ def test_fairnas_on_nb101_keeps_the_topology_and_permutes_vertex_ops():
                 assert all(p.output_inputs == space.output_inputs for p in paths)
 
 
-def test_fairnas_step_sums_the_children_gradients_before_one_clipped_step():
+@pytest.mark.parametrize("clip", [0.5, 1e6], ids=["clipped", "unclipped"])  # unclipped: sum != mean shows
+def test_fairnas_step_sums_the_children_gradients_before_one_clipped_step(clip):
     torch.manual_seed(0)
     model = NB201SuperNet(4, 1, placement="edge")
     reference = copy.deepcopy(model)
-    protocol = ProtocolConfig(epochs=1, lr=0.1, grad_clip=0.5, weight_decay=0.0, momentum=0.0)
+    protocol = ProtocolConfig(epochs=1, lr=0.1, grad_clip=clip, weight_decay=0.0, momentum=0.0)
     trainer = Trainer(model, make_sampler(NB201Space(), "fairnas"), protocol, seed=3)
     x, y = torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,))
 
@@ -65,7 +66,7 @@ def test_fairnas_step_sums_the_children_gradients_before_one_clipped_step():
 
     for arch in paths[0]:
         F.cross_entropy(reference(x, arch), y).backward()
-    torch.nn.utils.clip_grad_norm_(reference.parameters(), 0.5)
+    torch.nn.utils.clip_grad_norm_(reference.parameters(), clip)
     with torch.no_grad():
         for p in reference.parameters():
             if p.grad is not None:
@@ -73,6 +74,14 @@ def test_fairnas_step_sums_the_children_gradients_before_one_clipped_step():
     for (name, a), b in zip(reference.named_parameters(), model.parameters(), strict=True):
         torch.testing.assert_close(b, a, msg=name)
     assert len(paths[0]) == len(OPS)
+
+
+def test_fairnas_keeps_a_cell_without_op_slots_single():
+    from supernet.spaces.nasbench101 import make_cell
+
+    bare = make_cell([[0, 1], [0, 0]], ["input", "output"])
+    space = NB101Space(cells=[bare])
+    assert make_sampler(space, "fairnas")(np.random.default_rng(0)) == [bare]
 
 
 def test_unknown_sampler_is_refused():

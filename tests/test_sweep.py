@@ -26,6 +26,16 @@ def test_plan_is_seed_major_with_one_run_per_level_and_seed():
     assert items[3].config.protocol.lr == 0.05 and items[3].config.seed == 1
 
 
+def test_low_fidelity_levels_are_compute_matched_unless_asked_not_to():
+    items = plan_sweep(RECIPE, get_factor("channels"), [0], ["protocol.epochs=10"])
+    assert [(i.config.supernet.channels, i.config.protocol.epochs) for i in items] == [(16, 10), (8, 20), (4, 40)]
+    portion = plan_sweep(RECIPE, get_factor("train_portion"), [0], ["protocol.epochs=10"])
+    assert [i.config.protocol.epochs for i in portion] == [7, 10, 20]  # recipe portion 0.5
+    plain = plan_sweep(RECIPE, get_factor("channels"), [0], ["protocol.epochs=10"], compute_match=False)
+    assert {i.config.protocol.epochs for i in plain} == {10}
+    assert {i.config.protocol.epochs for i in plan_sweep(RECIPE, get_factor("batch_size"), [0])} == {400}
+
+
 @pytest.mark.parametrize("overrides, seeds, message", [
     (["protocol.lr=0.1"], [0], "conflicts with the sweep"),
     (["seed=3"], [0], "conflicts with the sweep"),

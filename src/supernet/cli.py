@@ -168,8 +168,9 @@ def search(run_id: str, overrides: tuple[str, ...], samples: int, seed: int | No
 @click.option("--seeds", default="0", show_default=True, help="comma-separated seeds, e.g. 1268,1269,1270")
 @click.option("--name", default=None, help="sweep name in the store (default: the factor's name)")
 @click.option("--dry-run", is_flag=True, help="print the plan and stop")
+@click.option("--no-compute-match", is_flag=True, help="keep the recipe's epochs for low-fidelity factors")
 def sweep(recipe: str, overrides: tuple[str, ...], factor_name: str, seeds: str, name: str | None,
-          dry_run: bool) -> None:
+          dry_run: bool, no_compute_match: bool) -> None:
     """Train RECIPE once per level of one factor and seed (key=value OVERRIDES apply to all runs).
 
     Finished runs are skipped and an interrupted one resumes, so re-running the command continues
@@ -183,9 +184,10 @@ def sweep(recipe: str, overrides: tuple[str, ...], factor_name: str, seeds: str,
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     except ValueError:
         raise SupernetError(f"--seeds must be comma-separated integers, got '{seeds}'") from None
-    items = plan_sweep(recipe, factor, seed_list, list(overrides))
+    items = plan_sweep(recipe, factor, seed_list, list(overrides), compute_match=not no_compute_match)
     for k, item in enumerate(items):
-        click.echo(f"{k + 1:>3}/{len(items)}  seed {item.seed:<6} {item.level:<38} {item.config.run_id()}")
+        click.echo(f"{k + 1:>3}/{len(items)}  seed {item.seed:<6} {item.level:<38} "
+                   f"{item.config.protocol.epochs:>5} epochs  {item.config.run_id()}")
     if dry_run:
         return
     out = Path(items[0].config.out_dir)

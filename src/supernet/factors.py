@@ -32,6 +32,8 @@ class Factor:
     keys: tuple[str, ...]
     levels: dict[Space, tuple[Level, ...]]
     source: str
+    # Low-fidelity factors of Table 2 are compute-matched: epochs x (recipe value / level value) of this key.
+    compute_key: str | None = None
 
     @property
     def spaces(self) -> tuple[Space, ...]:
@@ -79,14 +81,17 @@ FACTORS: tuple[Factor, ...] = (
     # f_ws: low fidelity (Table 2)
     Factor("layers", "Number of layers (repeated cells)", "f_ws low fidelity", ("supernet.layers",),
            _per_space("supernet.layers", {"nasbench201": (5, 3, 2, 1), "nasbench101": (3, 2, 1)}),
-           "Table 2 (NB201 3/2/1, plus the full 5); NB101 cells per stack: ours"),
+           "Table 2 (NB201 3/2/1, plus the full 5), compute-matched; NB101 cells per stack: ours",
+           compute_key="supernet.layers"),
     Factor("train_portion", "Train portion", "f_ws low fidelity", ("data.train_portion",),
-           _levels("data.train_portion", (0.75, 0.5, 0.25)), "Table 2"),
+           _levels("data.train_portion", (0.75, 0.5, 0.25)), "Table 2, compute-matched",
+           compute_key="data.train_portion"),
     Factor("batch_size", "Batch size", "f_ws low fidelity", ("protocol.batch_size",),
-           _levels("protocol.batch_size", (256, 128, 64)), "Table 2"),
+           _levels("protocol.batch_size", (256, 128, 64)), "Table 2 (same epochs: the compute is the same)"),
     Factor("channels", "Number of channels", "f_ws low fidelity", ("supernet.channels",),
            _per_space("supernet.channels", {"nasbench201": (16, 8, 4), "nasbench101": (128, 64, 32)}),
-           "Table 2 for NB201; NB101 stems: the authors' 128 and 64 scripts, halved once more"),
+           "Table 2 for NB201, compute-matched; NB101 stems: the authors' 128 and 64 scripts, halved once more",
+           compute_key="supernet.channels"),
     # P_ws: hyper-parameters, tuned sequentially in this order
     Factor("bn", "Batch-norm mode", "P_ws hyper-parameters",
            ("supernet.bn_track_stats", "supernet.bn_affine", "evaluation.bn"),
@@ -105,10 +110,11 @@ FACTORS: tuple[Factor, ...] = (
            "values ours around the authors' 1e-4 (NB101) and 5e-4 (NB201)"),
     # P_ws: path sampling
     Factor("sampling", "Path sampling (FairNAS, Random-NAS, Random-A)", "P_ws sampling", ("protocol.sampler",),
-           {s: (Level("Random-A (uniform over architectures)", ("protocol.sampler=uniform",)),
-                Level("Random-NAS (uniform over encodings)", ("protocol.sampler=encoding",)),
+           {s: (Level("uniform over architectures (baseline)", ("protocol.sampler=uniform",)),
+                Level("uniform over encodings", ("protocol.sampler=encoding",)),
                 Level("FairNAS", ("protocol.sampler=fairnas",))) for s in BOTH},
-           "SPEC 6.4 (Random-A = architecture-uniform is SPEC's best guess)"),
+           "SPEC 6.4: the paper's Random-NAS baseline is uniform over architectures; Li & Talwalkar's "
+           "encoding-uniform sampler is the other variant (SPEC's unverified guess for Random-A)"),
 )
 
 BY_NAME = {f.name: f for f in FACTORS}

@@ -212,7 +212,10 @@ class Run:
         data = load_data(cfg, rt)
         torch.manual_seed(cfg.seed)
         model = rt.prepare(self.kit.build_supernet())
-        trainer = Trainer(model, make_sampler(self.kit.space, cfg.protocol.sampler), cfg.protocol, cfg.seed, rt)
+        sampler = make_sampler(self.kit.space, cfg.protocol.sampler)
+        # FairNAS children are not uniform over architectures (NB101): validate on uniform paths.
+        valid = make_sampler(self.kit.space, "uniform") if cfg.protocol.sampler == "fairnas" else None
+        trainer = Trainer(model, sampler, cfg.protocol, cfg.seed, rt, valid_sampler=valid)
         ckpt = self.dir / CHECKPOINT
         start_epoch = 0
         if ckpt.exists() and cfg.resume:

@@ -26,9 +26,17 @@ class SweepItem:
 
 
 def plan_sweep(
-    recipe: str | Path, factor: Factor, seeds: Sequence[int], overrides: Sequence[str] = ()
+    recipe: str | Path,
+    factor: Factor,
+    seeds: Sequence[int],
+    overrides: Sequence[str] = (),
+    compute_match: bool = True,
 ) -> list[SweepItem]:
-    """Every (level, seed) as a validated config, seed-major so early results cover all levels."""
+    """Every (level, seed) as a validated config, seed-major so early results cover all levels.
+
+    ``compute_match``: for the low-fidelity factors of Table 2, scale the epochs by the compute a level
+    saves (SPEC 6.3: half the channels -> twice the epochs), as the paper does.
+    """
     if not seeds:
         raise SupernetError("a sweep needs at least one seed")
     if len(set(seeds)) != len(seeds):
@@ -42,11 +50,12 @@ def plan_sweep(
             f"override of {', '.join(sorted(clash | ({'seed'} & user_keys)))} conflicts with the sweep "
             f"(factor '{factor.name}' sets it per level; seeds come from --seeds)"
         )
+    extra = {lv.label: _matched_epochs(base, factor, lv.overrides) if compute_match else [] for lv in levels}
     items = []
     for seed in seeds:
         for level in levels:
             try:
-                cfg = load_config(recipe, [*overrides, *level.overrides, f"seed={seed}"])
+                cfg = load_config(recipe, [*overrides, *level.overrides, *extra[level.label], f"seed={seed}"])
             except SupernetError as exc:
                 raise SupernetError(f"level '{level.label}' of factor '{factor.name}' is not valid here: {exc}") from None
             items.append(SweepItem(level.label, seed, cfg))
@@ -54,6 +63,15 @@ def plan_sweep(
     if len(set(ids)) != len(ids):
         raise SupernetError(f"two levels of factor '{factor.name}' give the same run with these overrides")
     return items
+
+
+def _matched_epochs(base: Config, factor: Factor, level_overrides: Sequence[str]) -> list[str]:
+    if factor.compute_key is None:
+        return []
+    section, key = factor.compute_key.split(".")
+    base_value = float(getattr(getattr(base, section), key))
+    level_value = float(dict(parse_override(o) for o in level_overrides)[factor.compute_key])
+    return [f"protocol.epochs={max(1, round(base.protocol.epochs * base_value / level_value))}"]
 
 
 @dataclass

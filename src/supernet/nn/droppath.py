@@ -7,6 +7,7 @@ uninterrupted one drops. Both are active in training only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -53,8 +54,8 @@ class _Dropout(nn.Module):
             return x
         where = self.generator.device if self.generator is not None else torch.device("cpu")
         kept = torch.rand(self.mask_shape(x), generator=self.generator, device=where) < self.keep
-        scale = to_device(kept.to(torch.float32) / self.keep, x.device)
-        return x * scale.to(x.dtype)
+        # Divide by a Python float: in bf16 a pre-rounded 1/keep would bias every kept sample alike.
+        return x * to_device(kept, x.device).to(x.dtype) / self.keep
 
     def extra_repr(self) -> str:
         return f"keep={self.keep:.4f}"
@@ -78,8 +79,10 @@ def head_dropout(rate: float, generator: torch.Generator | None) -> nn.Module:
     return Dropout(1.0 - rate, generator) if rate > 0 else nn.Identity()
 
 
-def cell_drop_paths(rate: float, layers: int, generator: torch.Generator | None) -> list[nn.Module]:
-    """One module per cell position (identity when ``rate`` is 0)."""
+def cell_drop_paths(
+    rate: float, positions: Sequence[int], layers: int, generator: torch.Generator | None
+) -> list[nn.Module]:
+    """One module per cell, cell i scheduled as position ``positions[i]`` of ``layers`` (identity at rate 0)."""
     if rate <= 0:
-        return [nn.Identity() for _ in range(layers)]
-    return [DropPath(scheduled_keep(rate, i, layers), generator) for i in range(layers)]
+        return [nn.Identity() for _ in positions]
+    return [DropPath(scheduled_keep(rate, pos, layers), generator) for pos in positions]

@@ -258,7 +258,10 @@ class NB101Network(nn.Module):
                 cells.append(make_cell(c, width))
                 c = width
         self.cells = nn.ModuleList(cells)
-        self.drop_paths = nn.ModuleList(cell_drop_paths(dropout.path, len(cells), dropout.generator))
+        # Drop-path scheduled by stack (every cell of stack s keeps 1 - (s+1)/stacks * rate): the authors'
+        # schedule at their 3 cells per stack, and valid at any other count.
+        stack_of = [i // cells_per_stack for i in range(len(cells))]
+        self.drop_paths = nn.ModuleList(cell_drop_paths(dropout.path, stack_of, len(widths), dropout.generator))
         # Max-pool before the first cell of every stack but the first ("same" padding: ceil_mode).
         self._downsample_before = frozenset(s * cells_per_stack for s in range(1, len(widths)))
         self.dropout = head_dropout(dropout.head, dropout.generator)

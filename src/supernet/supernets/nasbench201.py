@@ -113,7 +113,8 @@ class NB201Network(nn.Module):
             cells.extend(make_cell(c) for _ in range(layers))
         self.cells = nn.ModuleList(cells)
         # Drop-path on search-cell outputs, scheduled by position among all cells (the authors').
-        self.drop_paths = nn.ModuleList(cell_drop_paths(dropout.path, len(cells), dropout.generator))
+        drops = cell_drop_paths(dropout.path, range(len(cells)), len(cells), dropout.generator)
+        self.drop_paths = nn.ModuleList(d if isinstance(c, _Cell) else nn.Identity() for d, c in zip(drops, cells, strict=True))
         self.lastact = nn.Sequential(bn(c), nn.ReLU())
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = head_dropout(dropout.head, dropout.generator)

@@ -31,9 +31,12 @@ def make_sampler(space: SearchSpace, kind: str) -> Sampler:
 
 
 def fair_paths(space: Any, rng: np.random.Generator) -> list[Any]:
-    """A uniformly drawn topology and ``|ops|`` children of it in which every op slot (NB201 edge,
-    NB101 interior vertex) takes each candidate op exactly once: per-slot random permutations."""
+    """The topology of a uniformly drawn architecture and ``|ops|`` children of it in which every op
+    slot (NB201 edge, NB101 interior vertex) takes each candidate op exactly once: per-slot random
+    permutations. A topology without op slots (NB101's input->output cell) is its only child."""
     base = space.sample(rng)
+    if space.op_slots(base) == 0:
+        return [base]
     ops = space.ops
     perms = [rng.permutation(len(ops)) for _ in range(space.op_slots(base))]
     return [space.with_ops(base, [ops[int(p[j])] for p in perms]) for j in range(len(ops))]

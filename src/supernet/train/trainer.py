@@ -1,4 +1,5 @@
-"""Single-path one-shot training (P_ws): one sampled architecture per mini-batch.
+"""One-shot super-net training (P_ws): the sampler's paths per mini-batch (one path for single-path
+one-shot; FairNAS's children, whose gradients add up before the one step).
 
 Kept short on purpose: the loop is the paper's (SGD, cosine schedule, grad-norm clipping), every
 knob comes from ``ProtocolConfig``, and randomness is derived per epoch so that a resumed run
@@ -45,10 +46,18 @@ class EpochStats:
 
 class Trainer:
     def __init__(
-        self, model: nn.Module, sampler: Sampler, protocol: ProtocolConfig, seed: int, runtime: Runtime = CPU
+        self,
+        model: nn.Module,
+        sampler: Sampler,
+        protocol: ProtocolConfig,
+        seed: int,
+        runtime: Runtime = CPU,
+        valid_sampler: Sampler | None = None,
     ) -> None:
+        """``valid_sampler``: the one random path per validation batch (default: the first of ``sampler``'s)."""
         self.model, self.sampler, self.protocol, self.seed = model, sampler, protocol, seed
         self.runtime = runtime
+        self.valid_sampler = valid_sampler or sampler
         self.optimizer = torch.optim.SGD(
             model.parameters(), lr=protocol.lr, momentum=protocol.momentum, weight_decay=protocol.weight_decay
         )
@@ -87,7 +96,8 @@ class Trainer:
         """One pass over ``batches`` (an iterable of (x, y) already on the device).
 
         Nothing in the loop waits for the device: statistics and the divergence check accumulate in
-        device tensors and are read once, after the epoch.
+        device tensors and are read once, after the epoch. With several paths per step, loss and
+        accuracy are their mean, and images per second counts each image once.
         """
         model, opt = self.model, self.optimizer
         model.train()
@@ -134,7 +144,7 @@ class Trainer:
         n = 0
         for x, y in batches:
             with self.runtime.autocast():
-                logits = self.model(x, self.sampler(rng)[0]).float()
+                logits = self.model(x, self.valid_sampler(rng)[0]).float()
             loss_sum = loss_sum + F.cross_entropy(logits, y, reduction="sum")
             correct = correct + (logits.argmax(1) == y).sum()
             n += y.numel()
