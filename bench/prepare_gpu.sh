@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data="${1:-../shared/data/cifar10-jpeg/cifar10-jpeg.tar.gz}"
-grep -qx '/.device/' .git/info/exclude 2>/dev/null || echo '/.device/' >> .git/info/exclude
+exclude="$(git rev-parse --git-path info/exclude)"
+mkdir -p "$(dirname "$exclude")"
+grep -qx '/.device/' "$exclude" 2>/dev/null || echo '/.device/' >> "$exclude"
 mkdir -p .device/whl
 cp "$data" .device/cifar10-jpeg.tar.gz
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
