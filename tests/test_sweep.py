@@ -72,6 +72,18 @@ def test_sweep_and_report_through_the_cli(tiny_overrides, tmp_path):
     assert again.returncode == 0 and "4/4 runs completed" in again.stdout and "[1/4]" not in again.stderr
 
 
+def test_planned_run_ids_are_the_ids_the_runs_get_with_relative_paths(tiny_overrides, tmp_path, monkeypatch):
+    from supernet.run import Run
+
+    monkeypatch.chdir(tmp_path)
+    relative = [o for o in tiny_overrides if not o.startswith(("out_dir=", "data.root="))]
+    data = next(o.split("=", 1)[1] for o in tiny_overrides if o.startswith("data.root="))
+    (tmp_path / "data").symlink_to(data)
+    items = plan_sweep(RECIPE, get_factor("op_placement"), [0], [*relative, "data.root=data", "out_dir=runs"])
+    planned = [item.config.run_id() for item in items]  # before Run resolves anything in place
+    assert [Run(item.config).id for item in items] == planned
+
+
 def test_a_failing_level_is_recorded_and_the_sweep_goes_on(tiny_overrides, monkeypatch):
     from supernet.run import Run
 

@@ -37,6 +37,8 @@ def plan_sweep(
     ``compute_match``: for the low-fidelity factors of Table 2, scale the epochs by the compute a level
     saves (SPEC 6.3: half the channels -> twice the epochs), as the paper does.
     """
+    from supernet.run import absolute_paths
+
     if not seeds:
         raise SupernetError("a sweep needs at least one seed")
     if len(set(seeds)) != len(seeds):
@@ -55,7 +57,9 @@ def plan_sweep(
     for seed in seeds:
         for level in levels:
             try:
-                cfg = load_config(recipe, [*overrides, *level.overrides, *extra[level.label], f"seed={seed}"])
+                # Absolute paths now: the run id hashes them, and the stored plan must name the real runs.
+                cfg = absolute_paths(load_config(recipe, [*overrides, *level.overrides, *extra[level.label],
+                                                          f"seed={seed}"]))
             except SupernetError as exc:
                 raise SupernetError(f"level '{level.label}' of factor '{factor.name}' is not valid here: {exc}") from None
             items.append(SweepItem(level.label, seed, cfg))
