@@ -169,8 +169,14 @@ def search(run_id: str, overrides: tuple[str, ...], samples: int, seed: int | No
 @click.option("--name", default=None, help="sweep name in the store (default: the factor's name)")
 @click.option("--dry-run", is_flag=True, help="print the plan and stop")
 @click.option("--no-compute-match", is_flag=True, help="keep the recipe's epochs for low-fidelity factors")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: one run after another here; ray: Ray tasks (this process alone writes the store)")
+@click.option("--ray-address", default=None, help="Ray cluster to join (default: start a local one)")
+@click.option("--gpus-per-run", type=float, default=0.0, show_default=True, help="Ray resources per run")
+@click.option("--cpus-per-run", type=float, default=1.0, show_default=True, help="Ray resources per run")
 def sweep(recipe: str, overrides: tuple[str, ...], factor_name: str, seeds: str, name: str | None,
-          dry_run: bool, no_compute_match: bool) -> None:
+          dry_run: bool, no_compute_match: bool, executor: str, ray_address: str | None, gpus_per_run: float,
+          cpus_per_run: float) -> None:
     """Train RECIPE once per level of one factor and seed (key=value OVERRIDES apply to all runs).
 
     Finished runs are skipped and an interrupted one resumes, so re-running the command continues
@@ -195,7 +201,9 @@ def sweep(recipe: str, overrides: tuple[str, ...], factor_name: str, seeds: str,
     def started(k: int, item, run_id: str) -> None:  # noqa: ANN001 - SweepItem, kept lazy
         click.echo(f"[{k + 1}/{len(items)}] {factor.name} = {item.level}, seed {item.seed}: {run_id}", err=True)
 
-    outcomes = run_sweep(name or factor.name, factor, items, out / "supernet.db", on_start=started)
+    ray_options = dict(address=ray_address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run)
+    outcomes = run_sweep(name or factor.name, factor, items, out / "supernet.db", on_start=started,
+                         executor=executor, **(ray_options if executor == "ray" else {}))
     failed = [o for o in outcomes if o.status != "completed"]
     for o in failed:
         click.echo(f"failed: {o.item.level}, seed {o.item.seed} ({o.run_id}): {o.message}", err=True)

@@ -228,6 +228,59 @@ class ResultStore:
             (evaluation_id,),
         ).fetchall()
 
+    # moving a run between stores (a Ray worker trains into its own store; the driver imports) -----
+    def export_run(self, run_id: str) -> dict[str, tuple[list[str], list[list[Any]]]]:
+        """Every row of one run as (column names, rows) per table: picklable, for :meth:`import_run`."""
+        evals = [r[0] for r in self._db.execute("SELECT id FROM evaluations WHERE run_id=?", (run_id,))]
+        marks = ",".join("?" * len(evals))
+        queries = {
+            "runs": ("SELECT * FROM runs WHERE id=?", (run_id,)),
+            "epochs": ("SELECT * FROM epochs WHERE run_id=? ORDER BY epoch", (run_id,)),
+            "pool": ("SELECT * FROM pool WHERE run_id=? ORDER BY position", (run_id,)),
+            "evaluations": ("SELECT * FROM evaluations WHERE run_id=? ORDER BY id", (run_id,)),
+            "arch_results": (f"SELECT * FROM arch_results WHERE evaluation_id IN ({marks}) ORDER BY rowid", evals),
+            "metrics": (f"SELECT * FROM metrics WHERE evaluation_id IN ({marks})", evals),
+        }
+        out = {}
+        for table, (sql, args) in queries.items():
+            cur = self._db.execute(sql, args)
+            out[table] = ([d[0] for d in cur.description], [list(r) for r in cur.fetchall()])
+        return out
+
+    def import_run(self, export: dict[str, tuple[list[str], list[list[Any]]]]) -> str:
+        """Replace one run's rows with exported ones, atomically; evaluation ids are renumbered here."""
+        cols, runs = export["runs"]
+        if len(runs) != 1:
+            raise SupernetError("an exported run must hold exactly one runs row")
+        run_id = runs[0][cols.index("id")]
+
+        def insert(db: sqlite3.Connection, table: str, columns: list[str], rows: list[list[Any]]) -> None:
+            if rows:
+                db.executemany(f"INSERT INTO {table} ({','.join(columns)}) VALUES ({','.join('?' * len(columns))})",
+                               rows)
+
+        with self._tx() as db:
+            db.execute("DELETE FROM evaluations WHERE run_id=?", (run_id,))  # cascades to results and metrics
+            db.execute("DELETE FROM epochs WHERE run_id=?", (run_id,))
+            db.execute("DELETE FROM pool WHERE run_id=?", (run_id,))
+            db.execute("DELETE FROM runs WHERE id=?", (run_id,))
+            for table in ("runs", "epochs", "pool"):
+                insert(db, table, *export[table])
+            ev_cols, evs = export["evaluations"]
+            at = ev_cols.index("id")
+            new_id = {}
+            for ev in evs:
+                names = [c for i, c in enumerate(ev_cols) if i != at]
+                values = [v for i, v in enumerate(ev) if i != at]
+                cur = db.execute(f"INSERT INTO evaluations ({','.join(names)}) VALUES ({','.join('?' * len(names))})",
+                                 values)
+                new_id[ev[at]] = cur.lastrowid
+            for table in ("arch_results", "metrics"):
+                columns, rows = export[table]
+                k = columns.index("evaluation_id")
+                insert(db, table, columns, [[new_id[v] if i == k else v for i, v in enumerate(r)] for r in rows])
+        return run_id
+
     # sweeps -----------------------------------------------------------------------------------
     def set_sweep(self, sweep: str, rows: Sequence[tuple[str, str, int, str]]) -> None:
         """A sweep's plan, (factor, level, seed, run id) in order; re-planning the same name replaces it."""

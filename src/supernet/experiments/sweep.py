@@ -92,27 +92,42 @@ def run_sweep(
     items: Sequence[SweepItem],
     store_path: Path,
     on_start: Callable[[int, SweepItem, str], None] | None = None,
+    executor: str = "local",
+    **executor_options: object,
 ) -> list[SweepOutcome]:
-    """Train every planned run that is not complete yet; Ctrl-C stops the sweep (the run resumes later)."""
-    from supernet.run import Run
+    """Train every planned run that is not complete yet; Ctrl-C stops the sweep (runs resume later).
 
+    ``executor``: ``local`` trains one run after another in this process; ``ray`` trains them as Ray
+    tasks (``executors.run_on_ray``), and this process alone writes the store.
+    """
     store = ResultStore(store_path)
     store.set_sweep(name, [(factor.name, i.level, i.seed, i.config.run_id()) for i in items])
-    outcomes = []
-    for k, item in enumerate(items):
-        run_id = item.config.run_id()
-        if _finished(store, run_id, item.config.protocol.epochs):
-            outcomes.append(SweepOutcome(item, run_id, "completed", "already complete"))
-            continue
-        run = Run(item.config, store)
-        if on_start is not None:
-            on_start(k, item, run.id)
-        try:
-            run.train()
-            outcomes.append(SweepOutcome(item, run.id, "completed"))
-        except SupernetError as exc:  # e.g. a learning rate that diverges: a result, not a reason to stop
-            outcomes.append(SweepOutcome(item, run.id, "failed", str(exc)))
-    return outcomes
+    done = [SweepOutcome(i, i.config.run_id(), "completed", "already complete") for i in items
+            if _finished(store, i.config.run_id(), i.config.protocol.epochs)]
+    finished = {o.run_id for o in done}
+    todo = [(k, i) for k, i in enumerate(items) if i.config.run_id() not in finished]
+    if executor == "local":
+        return done + [_train_here(store, k, item, on_start) for k, item in todo]
+    if executor == "ray":
+        from supernet.experiments.executors import run_on_ray
+
+        return done + run_on_ray(store, todo, on_start, **executor_options)  # type: ignore[arg-type]
+    raise SupernetError(f"unknown executor '{executor}'; expected local or ray")
+
+
+def _train_here(
+    store: ResultStore, k: int, item: SweepItem, on_start: Callable[[int, SweepItem, str], None] | None
+) -> SweepOutcome:
+    from supernet.run import Run
+
+    run = Run(item.config, store)
+    if on_start is not None:
+        on_start(k, item, run.id)
+    try:
+        run.train()
+        return SweepOutcome(item, run.id, "completed")
+    except SupernetError as exc:  # e.g. a learning rate that diverges: a result, not a reason to stop
+        return SweepOutcome(item, run.id, "failed", str(exc))
 
 
 def _finished(store: ResultStore, run_id: str, epochs: int) -> bool:
