@@ -39,22 +39,55 @@ def test_a_run_exported_and_imported_is_the_same_run(tiny_overrides, tmp_path):
     assert other.sweep("keep")  # other rows untouched
 
 
-def test_sweep_on_ray_trains_in_tasks_and_the_driver_stores_the_results(tiny_overrides):
+@pytest.fixture(scope="module")
+def ray_cluster():
     ray = pytest.importorskip("ray", reason="the Ray executor needs ray (installed by the dev extra)")
-    items = plan_sweep(RECIPE, get_factor("op_placement"), [0], tiny_overrides)
-    out = Path(items[0].config.out_dir)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        outcomes = run_sweep("placement", get_factor("op_placement"), items, out / "supernet.db", executor="ray")
-    finally:
-        ray.shutdown()
-    assert sorted(o.status for o in outcomes) == ["completed", "completed"]
+    yield ray
+    ray.shutdown()
+
+
+def test_sweep_on_ray_trains_in_tasks_and_the_driver_stores_the_results(ray_cluster, tiny_overrides):
+    # The tiny train split (150 images) cannot fill a batch of 256: that level fails before its run has
+    # a row; the others train in tasks.
+    overrides = [o for o in tiny_overrides if not o.startswith("protocol.batch_size=")]
+    items = plan_sweep(RECIPE, get_factor("batch_size"), [0], overrides)
+    out = Path(items[0].config.out_dir)
+    outcomes = run_sweep("batch", get_factor("batch_size"), items, out / "supernet.db", executor="ray")
+    assert {o.item.level: o.status for o in outcomes} == {"256": "failed", "128": "completed", "64": "completed"}
     store = ResultStore(out / "supernet.db")
-    rows = sweep_rows(store, "placement")
-    assert [r.completed for r in rows] == [1, 1] and all(r.mean_std("skdt") for r in rows)
-    for item in items:
+    rows = sweep_rows(store, "batch")
+    assert [r.completed for r in rows] == [0, 1, 1] and rows[0].status == {"failed": 1}
+    assert "do not fill one batch" in store.get_run(items[0].config.run_id()).message
+    for item in items[1:]:
         run_id = item.config.run_id()
         assert store.get_run(run_id).epochs_done == item.config.protocol.epochs
-        assert (out / ".workers" / f"{run_id}.db").exists() and (out / run_id / "checkpoint.pt").exists()
-    again = run_sweep("placement", get_factor("op_placement"), items, out / "supernet.db", executor="ray")
-    assert all(o.message == "already complete" for o in again)  # nothing resubmitted, Ray not even started
+        assert (out / run_id / "checkpoint.pt").exists()
+    done = run_sweep("batch", get_factor("batch_size"), items[1:], out / "supernet.db", executor="ray")
+    assert all(o.message == "already complete" for o in done)  # nothing resubmitted
+
+
+def test_a_run_interrupted_locally_finishes_on_ray_with_its_history(ray_cluster, tiny_overrides, monkeypatch):
+    from supernet.train.trainer import Trainer
+
+    items = plan_sweep(RECIPE, get_factor("op_placement"), [0], tiny_overrides)[:1]
+    out = Path(items[0].config.out_dir)
+    original = Trainer.train_epoch
+
+    def stop_in_second_epoch(self, epoch, *args, **kwargs):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return original(self, epoch, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "train_epoch", stop_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep("resume", get_factor("op_placement"), items, out / "supernet.db")
+    monkeypatch.undo()
+    store = ResultStore(out / "supernet.db")
+    run_id = items[0].config.run_id()
+    assert store.get_run(run_id).status == "interrupted" and len(store.epochs(run_id)) == 1
+
+    outcomes = run_sweep("resume", get_factor("op_placement"), items, out / "supernet.db", executor="ray")
+    assert [o.status for o in outcomes] == ["completed"]
+    assert [e["epoch"] for e in store.epochs(run_id)] == [0, 1]  # the local epoch kept, the rest from Ray
+    assert [e["epoch"] for e in store.evaluations(run_id)] == [1, 2]

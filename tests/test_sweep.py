@@ -85,27 +85,26 @@ def test_planned_run_ids_are_the_ids_the_runs_get_with_relative_paths(tiny_overr
 
 
 def test_a_failing_level_is_recorded_and_the_sweep_goes_on(tiny_overrides, monkeypatch):
-    from supernet.run import Run
+    import supernet.run as run_module
 
     items = plan_sweep(RECIPE, get_factor("op_placement"), [0], tiny_overrides)
-    original = Run.train
+    original = run_module.load_data
 
-    def fail_on_edge(self):
-        if self.cfg.supernet.op_placement == "edge":
-            self.store.upsert_run(self.id, name=self.cfg.name, space="nasbench201", seed=self.cfg.seed,
-                                  config=self.cfg.model_dump(), run_dir=str(self.dir))
-            self.store.set_status(self.id, "failed", "diverged")
-            raise SupernetError("training diverged")
-        return original(self)
+    def fail_on_edge(cfg, rt):  # fails inside Run.train before the run has a row in the store
+        if cfg.supernet.op_placement == "edge":
+            raise SupernetError("dataset unreadable")
+        return original(cfg, rt)
 
-    monkeypatch.setattr(Run, "train", fail_on_edge)
+    monkeypatch.setattr(run_module, "load_data", fail_on_edge)
     store_path = Path(items[0].config.out_dir) / "supernet.db"
     outcomes = run_sweep("placement", get_factor("op_placement"), items, store_path)
     assert [o.status for o in outcomes] == ["completed", "failed"]
-    rows = sweep_rows(ResultStore(store_path), "placement")
+    store = ResultStore(store_path)
+    rows = sweep_rows(store, "placement")
     assert rows[0].completed == 1 and rows[1].status == {"failed": 1}
+    assert store.get_run(items[1].config.run_id()).message == "dataset unreadable"
     table = markdown_table(rows)
-    assert "0/1 (1 failed)" in table and "| edge | 0/1 (1 failed) | - |" in table
+    assert "| edge | 0/1 (1 failed) | - |" in table
 
 
 def test_report_of_an_unknown_sweep_names_the_known_ones(tmp_path):

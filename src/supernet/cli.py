@@ -157,7 +157,7 @@ def search(run_id: str, overrides: tuple[str, ...], samples: int, seed: int | No
     for arch, acc, truth in result.best(show_n):
         click.echo(f"{acc:9.2f} {truth:7.2f}  {arch}")
     click.echo(f"searched model (top {result.top_k} by super-net): ground truth "
-               f"{_f(m.get('final_acc'), 2)}% ± {_f(m.get('final_acc_std'), 2)}; s-KdT of the sample "
+               f"{_f(m.get('final_acc'), 2)}% (std {_f(m.get('final_acc_std'), 2)} over those {result.top_k}); s-KdT of the sample "
                f"{_f(m.get('skdt'))} (params baseline {_f(m.get('params/skdt'))})")
 
 
@@ -225,7 +225,7 @@ def report(name: str | None, out_dir: str, figure: str | None) -> None:
             click.echo(sweep_name)
         return
     rows = sweep_rows(store, name)
-    click.echo(f"sweep '{name}', factor '{rows[0].factor}' (mean ± std over completed seeds)\n")
+    click.echo(f"sweep '{name}', factor '{rows[0].factor}' (mean ± sample std over completed seeds)\n")
     click.echo(markdown_table(rows))
     if figure:
         from supernet.report.figures import plot_sweep

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from supernet.builders import build_kit
-from supernet.config import build_config
+from supernet.config import build_config, parse_override
 from supernet.errors import SupernetError
 from supernet.evaluate.evaluator import PoolEvaluation
 from supernet.run import draw_pool, evaluate_run
@@ -38,11 +38,18 @@ def search_run(
 ) -> SearchResult:
     row = store.get_run(run_id)
     cfg = build_config(row.config)
-    if samples < cfg.evaluation.top_k:
-        raise SupernetError(f"--samples {samples} is fewer than evaluation.top_k={cfg.evaluation.top_k}")
+    top_k = cfg.evaluation.top_k
+    for text in overrides or []:
+        key, value = parse_override(text)
+        if key in ("top_k", "evaluation.top_k"):
+            top_k = int(value)
+    if samples < top_k:
+        raise SupernetError(f"--samples {samples} is fewer than evaluation.top_k={top_k}")
     kit = build_kit(cfg)
-    pool = draw_pool(kit.candidates(cfg.space.subspace), samples, cfg.seed if seed is None else seed, SEARCH_STREAM)
+    candidates = kit.candidates(cfg.space.subspace)
+    if samples > len(candidates):
+        raise SupernetError(f"--samples {samples} exceeds the {len(candidates)} architectures with ground truth")
+    pool = draw_pool(candidates, samples, cfg.seed if seed is None else seed, SEARCH_STREAM)
     ev = evaluate_run(store, row.id, list(overrides or []), pool=pool, kind="search")
-    top_k = int(store.evaluations(row.id)[-1]["settings"]["top_k"])  # after any evaluation.top_k override
     # Stable order: ties in super-net accuracy keep sample order, so the result is reproducible.
     return SearchResult(ev, np.argsort(-ev.accuracy, kind="stable"), top_k)

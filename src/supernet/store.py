@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS metrics (
 """
 
 RUN_STATES = ("running", "completed", "failed", "interrupted")
+EXPORTED = ("runs", "epochs", "pool", "evaluations", "arch_results", "metrics")  # one run's rows
 # Columns added after the first schema: (table, column, definition), added to older stores on open.
 ADDED_COLUMNS = (("pool", "grp", "TEXT NOT NULL DEFAULT ''"), ("evaluations", "kind", "TEXT NOT NULL DEFAULT 'train'"))
 
@@ -231,15 +232,14 @@ class ResultStore:
     # moving a run between stores (a Ray worker trains into its own store; the driver imports) -----
     def export_run(self, run_id: str) -> dict[str, tuple[list[str], list[list[Any]]]]:
         """Every row of one run as (column names, rows) per table: picklable, for :meth:`import_run`."""
-        evals = [r[0] for r in self._db.execute("SELECT id FROM evaluations WHERE run_id=?", (run_id,))]
-        marks = ",".join("?" * len(evals))
+        of_run = "evaluation_id IN (SELECT id FROM evaluations WHERE run_id=?)"
         queries = {
             "runs": ("SELECT * FROM runs WHERE id=?", (run_id,)),
             "epochs": ("SELECT * FROM epochs WHERE run_id=? ORDER BY epoch", (run_id,)),
             "pool": ("SELECT * FROM pool WHERE run_id=? ORDER BY position", (run_id,)),
             "evaluations": ("SELECT * FROM evaluations WHERE run_id=? ORDER BY id", (run_id,)),
-            "arch_results": (f"SELECT * FROM arch_results WHERE evaluation_id IN ({marks}) ORDER BY rowid", evals),
-            "metrics": (f"SELECT * FROM metrics WHERE evaluation_id IN ({marks})", evals),
+            "arch_results": (f"SELECT * FROM arch_results WHERE {of_run} ORDER BY rowid", (run_id,)),
+            "metrics": (f"SELECT * FROM metrics WHERE {of_run}", (run_id,)),
         }
         out = {}
         for table, (sql, args) in queries.items():
@@ -252,6 +252,10 @@ class ResultStore:
         cols, runs = export["runs"]
         if len(runs) != 1:
             raise SupernetError("an exported run must hold exactly one runs row")
+        for table, (columns, _) in export.items():
+            known = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")} if table in EXPORTED else set()
+            if not known or not set(columns) <= known:
+                raise SupernetError(f"exported rows do not fit this store: table {table!r}, columns {columns}")
         run_id = runs[0][cols.index("id")]
 
         def insert(db: sqlite3.Connection, table: str, columns: list[str], rows: list[list[Any]]) -> None:

@@ -100,6 +100,8 @@ def run_sweep(
     ``executor``: ``local`` trains one run after another in this process; ``ray`` trains them as Ray
     tasks (``executors.run_on_ray``), and this process alone writes the store.
     """
+    if executor not in ("local", "ray"):
+        raise SupernetError(f"unknown executor '{executor}'; expected local or ray")
     store = ResultStore(store_path)
     store.set_sweep(name, [(factor.name, i.level, i.seed, i.config.run_id()) for i in items])
     done = [SweepOutcome(i, i.config.run_id(), "completed", "already complete") for i in items
@@ -108,11 +110,9 @@ def run_sweep(
     todo = [(k, i) for k, i in enumerate(items) if i.config.run_id() not in finished]
     if executor == "local":
         return done + [_train_here(store, k, item, on_start) for k, item in todo]
-    if executor == "ray":
-        from supernet.experiments.executors import run_on_ray
+    from supernet.experiments.executors import run_on_ray
 
-        return done + run_on_ray(store, todo, on_start, **executor_options)  # type: ignore[arg-type]
-    raise SupernetError(f"unknown executor '{executor}'; expected local or ray")
+    return done + run_on_ray(store, todo, on_start, **executor_options)  # type: ignore[arg-type]
 
 
 def _train_here(
@@ -120,14 +120,29 @@ def _train_here(
 ) -> SweepOutcome:
     from supernet.run import Run
 
-    run = Run(item.config, store)
     if on_start is not None:
-        on_start(k, item, run.id)
+        on_start(k, item, item.config.run_id())
     try:
-        run.train()
-        return SweepOutcome(item, run.id, "completed")
-    except SupernetError as exc:  # e.g. a learning rate that diverges: a result, not a reason to stop
-        return SweepOutcome(item, run.id, "failed", str(exc))
+        Run(item.config, store).train()
+        return SweepOutcome(item, item.config.run_id(), "completed")
+    except Exception as exc:  # a diverging learning rate, a bad level, an OOM: a result, the sweep goes on
+        message = str(exc) or type(exc).__name__
+        record_failure(store, item, message)
+        return SweepOutcome(item, item.config.run_id(), "failed", message)
+
+
+def record_failure(store: ResultStore, item: SweepItem, message: str) -> None:
+    """Mark the run failed in the store, creating its row if it failed before it had one, so a report
+    never shows a failed run as pending (nor a crashed one as running)."""
+    cfg, run_id = item.config, item.config.run_id()
+    try:
+        exists = store.get_run(run_id).id == run_id
+    except SupernetError:
+        exists = False
+    if not exists:
+        store.upsert_run(run_id, name=cfg.name, space=cfg.space.name, seed=cfg.seed, config=cfg.model_dump(),
+                         run_dir=str(Path(cfg.out_dir) / run_id))
+    store.set_status(run_id, "failed", message)
 
 
 def _finished(store: ResultStore, run_id: str, epochs: int) -> bool:

@@ -1,4 +1,7 @@
-"""A sweep's table as in the paper: per level, metrics as mean ± std over seeds, next to the baseline.
+"""A sweep's table: per level, metrics as mean ± sample std (ddof=1) over seeds, next to the baseline.
+
+The paper reports means over (at least) three seeds; its "±" convention is not stated, so the table
+says which std it shows.
 
 Read from the store only (each run's latest evaluation of the training protocol), so a report can be
 made while a sweep is still running: unfinished runs are counted, never averaged in.
@@ -32,11 +35,15 @@ class LevelRow:
     status: dict[str, int] = field(default_factory=dict)
     values: dict[str, list[float]] = field(default_factory=dict)
 
+    def finite(self, metric: str) -> list[float]:
+        return [x for x in self.values.get(metric, []) if np.isfinite(x)]
+
     def mean_std(self, metric: str) -> tuple[float, float] | None:
-        v = [x for x in self.values.get(metric, []) if np.isfinite(x)]
+        """Mean and sample std (ddof=1; 0 for a single seed) over the completed seeds."""
+        v = self.finite(metric)
         if not v:
             return None
-        return float(np.mean(v)), float(np.std(v))
+        return float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
 
     @property
     def completed(self) -> int:
@@ -66,7 +73,7 @@ def _cell(row: LevelRow, metric: str, digits: int) -> str:
     if ms is None:
         return "-"
     mean, std = ms
-    return f"{mean:.{digits}f} ± {std:.{digits}f}" if row.completed > 1 else f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if len(row.finite(metric)) > 1 else f"{mean:.{digits}f}"
 
 
 def markdown_table(rows: list[LevelRow]) -> str:
