@@ -61,7 +61,8 @@ def test_sweep_and_report_through_the_cli(tiny_overrides, tmp_path):
     assert "4/4 runs completed" in res.stdout
 
     figure = tmp_path / "op.png"
-    rep = subprocess.run([sys.executable, "-m", "supernet", "report", "op_placement", "--out-dir", out,
+    assert "supernet report nb201-op_placement" in res.stdout
+    rep = subprocess.run([sys.executable, "-m", "supernet", "report", "nb201-op_placement", "--out-dir", out,
                           "--figure", str(figure)], capture_output=True, text=True, timeout=120)
     assert rep.returncode == 0, rep.stderr
     lines = [ln for ln in rep.stdout.splitlines() if ln.startswith("| node") or ln.startswith("| edge")]

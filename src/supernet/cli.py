@@ -166,7 +166,7 @@ def search(run_id: str, overrides: tuple[str, ...], samples: int, seed: int | No
 @click.argument("overrides", nargs=-1)
 @click.option("--factor", "factor_name", required=True, help="one of `supernet factors`")
 @click.option("--seeds", default="0", show_default=True, help="comma-separated seeds, e.g. 1268,1269,1270")
-@click.option("--name", default=None, help="sweep name in the store (default: the factor's name)")
+@click.option("--name", default=None, help="sweep name in the store (default: RECIPE's stem and the factor, e.g. nb201-lr)")
 @click.option("--dry-run", is_flag=True, help="print the plan and stop")
 @click.option("--no-compute-match", is_flag=True, help="keep the recipe's epochs for low-fidelity factors")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
@@ -202,13 +202,14 @@ def sweep(recipe: str, overrides: tuple[str, ...], factor_name: str, seeds: str,
         click.echo(f"[{k + 1}/{len(items)}] {factor.name} = {item.level}, seed {item.seed}: {run_id}", err=True)
 
     ray_options = dict(address=ray_address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run)
-    outcomes = run_sweep(name or factor.name, factor, items, out / "supernet.db", on_start=started,
+    name = name or f"{Path(recipe).stem}-{factor.name}"
+    outcomes = run_sweep(name, factor, items, out / "supernet.db", on_start=started,
                          executor=executor, **(ray_options if executor == "ray" else {}))
     failed = [o for o in outcomes if o.status != "completed"]
     for o in failed:
         click.echo(f"failed: {o.item.level}, seed {o.item.seed} ({o.run_id}): {o.message}", err=True)
-    click.echo(f"sweep '{name or factor.name}': {len(outcomes) - len(failed)}/{len(outcomes)} runs completed; "
-               f"supernet report {name or factor.name} --out-dir {out}")
+    click.echo(f"sweep '{name}': {len(outcomes) - len(failed)}/{len(outcomes)} runs completed; "
+               f"supernet report {name} --out-dir {out}")
 
 
 @cli.command()
