@@ -7,11 +7,12 @@ space means adding one ``_kit_*`` function here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -31,18 +32,30 @@ class SpaceKit:
     param_count: Callable[[Any], int]  # the benchmark's stand-alone size, for the training-free baseline
     arch_of: Callable[[str], Any]  # ground-truth key -> architecture
     subspace_of: Callable[[Any], int] | None = None  # NB101: vertices feeding the output
+    # The same for every table row at once, from stored arrays: a full NB101 table has 423,624 rows.
+    row_subspaces: Callable[[], np.ndarray] | None = None
+    _labels_cache: list[np.ndarray] = field(default_factory=list, repr=False)
+
+    def _labels(self) -> np.ndarray:
+        if not self._labels_cache:
+            if self.row_subspaces is not None:
+                self._labels_cache.append(self.row_subspaces())
+            else:
+                assert self.subspace_of is not None
+                self._labels_cache.append(np.array([self.subspace_of(self.arch_of(k)) for k in self.gt.keys()]))
+        return self._labels_cache[0]
 
     def candidates(self, subspace: int | None = None) -> list[str]:
         """Keys a pool may be drawn from: those with ground truth, in the (sub-)space, in table order."""
         keys = self.gt.keys()
         if subspace is None or self.subspace_of is None:
             return keys
-        return [k for k in keys if self.subspace_of(self.arch_of(k)) == subspace]
+        return [k for k, label in zip(keys, self._labels(), strict=True) if label == subspace]
 
     def subspaces(self) -> list[int]:
         if self.subspace_of is None:
             raise SupernetError("this space has no sub-spaces")
-        return sorted({self.subspace_of(self.arch_of(k)) for k in self.gt.keys()})
+        return sorted(int(x) for x in np.unique(self._labels()))
 
 
 SHIPPED = {"nb201": "nb201.npz", "nb101-val500": "nb101-val500.npz", "nb101-records30": "nb101-records30.npz"}
@@ -117,7 +130,21 @@ def _kit_nasbench101(cfg: Config) -> SpaceKit:
         param_count=lambda c: nb101_param_count(c),  # NB101 trains stem 128, 3 stacks of 3 cells
         arch_of=_nb101_cells(path),
         subspace_of=lambda c: c.output_inputs,
+        row_subspaces=lambda: _nb101_output_inputs(path, gt.keys()),
     )
+
+
+def _nb101_output_inputs(path: Path, keys: list[str]) -> np.ndarray:
+    from supernet.groundtruth.nb101_convert import load_nb101_details
+
+    d = load_nb101_details(path)
+    if d.keys.tolist() != keys:
+        raise SupernetError(f"{path}: its cell arrays are not in the order of its keys")
+    rows = np.arange(len(d.keys))
+    last = d.num_vertices.astype(np.int64) - 1  # the output vertex of each (padded) matrix
+    # Interior vertices feeding the output: column `last`, rows 1 .. last-1 (rows beyond are padding zeros).
+    column = d.matrix[rows[:, None], np.arange(d.matrix.shape[1])[None, :], last[:, None]]
+    return column[:, 1:].sum(axis=1)
 
 
 def _nb101_cells(path: Path) -> Callable[[str], Any]:
