@@ -181,7 +181,8 @@ def _tar_tree(path: Path) -> _Tree:
 def _download(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     dest = root / ARCHIVE_NAME
-    part = dest.with_name(dest.name + ".part")
+    # A name of its own per process: concurrent first runs (a sweep's Ray tasks) must not interleave writes.
+    part = dest.with_name(f"{dest.name}.{os.getpid()}.part")
     md5 = hashlib.md5(usedforsecurity=False)
     try:
         with urllib.request.urlopen(URL, timeout=60) as response, open(part, "wb") as f:
