@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from common import machine
+from common import machine, median_seconds
 from supernet.builders import build_kit
 from supernet.config import load_config
 from supernet.evaluate.evaluator import supernet_accuracies
@@ -42,17 +42,13 @@ def sync() -> None:
 
 
 def timed(fn: Callable[[], object], repeats: int = 10) -> float:
-    """Median seconds of ``fn`` after warm-up, synchronised so asynchronous work is counted."""
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
+    """Median seconds of ``fn`` after warm-up; each call ends synchronised, so asynchronous work counts."""
+
+    def synced() -> None:
         fn()
         sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+
+    return median_seconds(synced, repeats, 3)
 
 
 def conv_roof(device: torch.device, small: bool) -> float:

@@ -45,3 +45,23 @@ def tiny_overrides(tiny_cifar: Path, tmp_path: Path) -> list[str]:
         "evaluation.pool_size=20",
         "evaluation.every=1",
     ]
+
+
+@pytest.fixture()
+def interrupt_second_epoch(monkeypatch: pytest.MonkeyPatch):
+    """Call it to make training raise KeyboardInterrupt when epoch 1 starts (as Ctrl-C would); it returns
+    the function that undoes that."""
+    from supernet.train.trainer import Trainer
+
+    original = Trainer.train_epoch
+
+    def stop_in_second_epoch(self, epoch, *args, **kwargs):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return original(self, epoch, *args, **kwargs)
+
+    def arm():
+        monkeypatch.setattr(Trainer, "train_epoch", stop_in_second_epoch)
+        return monkeypatch.undo
+
+    return arm

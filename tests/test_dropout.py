@@ -46,20 +46,24 @@ def test_dropout_masks_come_from_the_generator():
     assert torch.equal(torch.rand(1), before)  # torch's global RNG is untouched
 
 
+def _assert_dropout_acts_in_training_only(plain, dropped, path) -> None:
+    dropped.load_state_dict(plain.state_dict())  # same keys: dropout holds no state
+    x = torch.randn(8, 3, 32, 32)
+    plain.eval()
+    dropped.eval()
+    torch.testing.assert_close(dropped(x, path), plain(x, path))
+    plain.train()
+    dropped.train()
+    assert not torch.allclose(dropped(x, path), plain(x, path))
+
+
 def test_dropout_changes_training_only_and_no_parameters():
     torch.manual_seed(0)
     plain = NB201SuperNet(4, 1, placement="edge")
     dropped = NB201SuperNet(4, 1, placement="edge", path_dropout=0.3, global_dropout=0.3,
                             generator=torch.Generator().manual_seed(0))
-    dropped.load_state_dict(plain.state_dict())  # same keys: dropout holds no state
     arch = NB201Space().sample(np.random.default_rng(0))
-    x = torch.randn(8, 3, 32, 32)
-    plain.eval()
-    dropped.eval()
-    torch.testing.assert_close(dropped(x, arch), plain(x, arch))
-    plain.train()
-    dropped.train()
-    assert not torch.allclose(dropped(x, arch), plain(x, arch))
+    _assert_dropout_acts_in_training_only(plain, dropped, arch)
     assert sum(p.numel() for p in dropped.parameters()) == sum(p.numel() for p in plain.parameters())
     assert nb201_param_count(arch) > 0
 
@@ -86,14 +90,7 @@ def test_nb101_supernet_applies_both_dropouts_in_training_only():
     torch.manual_seed(0)
     plain = NB101SuperNet(8, 2, 1)
     dropped = NB101SuperNet(8, 2, 1, path_dropout=0.3, global_dropout=0.3, generator=torch.Generator())
-    dropped.load_state_dict(plain.state_dict())
-    x = torch.randn(8, 3, 32, 32)
-    plain.eval()
-    dropped.eval()
-    torch.testing.assert_close(dropped(x, cell), plain(x, cell))
-    plain.train()
-    dropped.train()
-    assert not torch.allclose(dropped(x, cell), plain(x, cell))
+    _assert_dropout_acts_in_training_only(plain, dropped, cell)
     assert sum(isinstance(m, DropPath) for m in dropped.modules()) == len(dropped.cells)
 
 

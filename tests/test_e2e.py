@@ -15,7 +15,6 @@ from supernet.errors import SupernetError
 from supernet.run import CHECKPOINT, Run
 from supernet.runtime import CPU
 from supernet.store import ResultStore
-from supernet.train.trainer import Trainer
 
 RECIPE = str(Path(__file__).resolve().parents[1] / "recipes" / "nb201.yaml")
 
@@ -85,26 +84,20 @@ NB101_SHUFFLE = ["supernet.channel_strategy=shuffle", "protocol.sampler=encoding
     ],
     ids=["nb201", "nb201-no-momentum", "nb201-dropout-fairnas", "nb101-shuffle"],
 )
-def test_resume_after_interruption_matches_an_uninterrupted_run(recipe, extra, tiny_overrides, tmp_path, monkeypatch):
+def test_resume_after_interruption_matches_an_uninterrupted_run(recipe, extra, tiny_overrides, tmp_path,
+                                                               interrupt_second_epoch):
     extra = extra + ["protocol.validate_every_epoch=true", "data.train_portion=0.8"]
     whole = load_config(recipe, tiny_overrides + extra + [f"out_dir={tmp_path / 'whole'}"])
     metrics_whole = Run(whole).train()
 
     cfg = load_config(recipe, tiny_overrides + extra + [f"out_dir={tmp_path / 'split'}"])
-    original = Trainer.train_epoch
-
-    def stop_in_second_epoch(self, epoch, *args, **kwargs):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        return original(self, epoch, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "train_epoch", stop_in_second_epoch)
+    undo = interrupt_second_epoch()
     run = Run(cfg)
     with pytest.raises(KeyboardInterrupt):
         run.train()
     assert run.store.get_run(run.id).status == "interrupted"
     assert run.store.get_run(run.id).epochs_done == 1
-    monkeypatch.setattr(Trainer, "train_epoch", original)
+    undo()
 
     metrics_split = Run(cfg).train()  # the same command again resumes
     assert metrics_split == metrics_whole

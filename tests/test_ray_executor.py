@@ -67,22 +67,14 @@ def test_sweep_on_ray_trains_in_tasks_and_the_driver_stores_the_results(ray_clus
     assert all(o.message == "already complete" for o in done)  # nothing resubmitted
 
 
-def test_a_run_interrupted_locally_finishes_on_ray_with_its_history(ray_cluster, tiny_overrides, monkeypatch):
-    from supernet.train.trainer import Trainer
-
+def test_a_run_interrupted_locally_finishes_on_ray_with_its_history(ray_cluster, tiny_overrides,
+                                                                   interrupt_second_epoch):
     items = plan_sweep(RECIPE, get_factor("op_placement"), [0], tiny_overrides)[:1]
     out = Path(items[0].config.out_dir)
-    original = Trainer.train_epoch
-
-    def stop_in_second_epoch(self, epoch, *args, **kwargs):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        return original(self, epoch, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "train_epoch", stop_in_second_epoch)
+    undo = interrupt_second_epoch()
     with pytest.raises(KeyboardInterrupt):
         run_sweep("resume", get_factor("op_placement"), items, out / "supernet.db")
-    monkeypatch.undo()
+    undo()
     store = ResultStore(out / "supernet.db")
     run_id = items[0].config.run_id()
     assert store.get_run(run_id).status == "interrupted" and len(store.epochs(run_id)) == 1

@@ -273,14 +273,8 @@ def _yaml(cfg: Config) -> str:
     return yaml.safe_dump(cfg.model_dump(), sort_keys=False)
 
 
-def evaluate_run(
-    store: ResultStore, run_id: str, overrides: list[str], pool: list[str] | None = None, kind: str = "manual"
-) -> PoolEvaluation:
-    """Re-evaluate a run's last checkpoint, e.g. with ``bn=running`` for the Fig. 6 comparison.
-
-    ``pool``: evaluate these architecture keys instead of the run's pool (Random-NAS search).
-    """
-    row = store.get_run(run_id)
+def evaluation_config(row_config: dict, overrides: list[str]) -> Config:
+    """A stored run's config with the overrides an evaluation may apply (everything else defines the run)."""
     fields = set(Config.model_fields["evaluation"].annotation.model_fields)  # type: ignore[union-attr]
     expanded = []
     for text in overrides:
@@ -296,7 +290,18 @@ def evaluate_run(
                 "data.cache_dir"
             )
         expanded.append(text)
-    cfg = build_config(row.config, expanded)
+    return build_config(row_config, expanded)
+
+
+def evaluate_run(
+    store: ResultStore, run_id: str, overrides: list[str], pool: list[str] | None = None, kind: str = "manual"
+) -> PoolEvaluation:
+    """Re-evaluate a run's last checkpoint, e.g. with ``bn=running`` for the Fig. 6 comparison.
+
+    ``pool``: evaluate these architecture keys instead of the run's pool (Random-NAS search).
+    """
+    row = store.get_run(run_id)
+    cfg = evaluation_config(row.config, overrides)
     run = Run(cfg, store, run_id=row.id)
     run.dir = Path(row.run_dir)
     if pool is None:

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from supernet.builders import build_kit
-from supernet.config import build_config, parse_override
 from supernet.errors import SupernetError
 from supernet.evaluate.evaluator import PoolEvaluation
-from supernet.run import draw_pool, evaluate_run
+from supernet.run import draw_pool, evaluate_run, evaluation_config
 from supernet.store import ResultStore
 
 SEARCH_STREAM = 1000  # apart from the evaluation pools' streams: a search sample is a fresh draw
@@ -37,12 +36,8 @@ def search_run(
     store: ResultStore, run_id: str, samples: int, seed: int | None = None, overrides: list[str] | None = None
 ) -> SearchResult:
     row = store.get_run(run_id)
-    cfg = build_config(row.config)
+    cfg = evaluation_config(row.config, list(overrides or []))
     top_k = cfg.evaluation.top_k
-    for text in overrides or []:
-        key, value = parse_override(text)
-        if key in ("top_k", "evaluation.top_k"):
-            top_k = int(value)
     if samples < top_k:
         raise SupernetError(f"--samples {samples} is fewer than evaluation.top_k={top_k}")
     kit = build_kit(cfg)
