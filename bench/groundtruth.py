@@ -86,13 +86,14 @@ def main() -> None:
         print(f"NB101 full-size table ({r['rows']} rows): load + first look-up {r['seconds']:.2f} s "
               f"(median of 5), +{r['mb']:.1f} MB resident")
         # Sub-space labels need the cell arrays a converted table carries: add random ones of that layout.
-        from supernet.groundtruth.nb101_convert import _append_arrays, _cell_extras
+        from supernet.groundtruth.nb101_convert import _cell_extras
+        from supernet.groundtruth.table import append_arrays
 
         n = len(keys)
         matrix = np.triu(rng.integers(0, 2, (n, 7, 7), dtype=np.uint8), 1)
         nv = rng.integers(2, 8, n).astype(np.uint8)
         ops = rng.integers(0, 3, (n, 5)).astype(np.uint8)
-        _append_arrays(table, _cell_extras(matrix, nv.tobytes(), ops.tobytes()))
+        append_arrays(table, _cell_extras(matrix, nv.tobytes(), ops.tobytes()))
         r = probe(LABELS, str(table))
         print(f"NB101 sub-space labels of all {r['rows']} rows (cell arrays read + one vectorised pass): "
               f"{r['seconds']:.2f} s (median of 5)")

@@ -1,7 +1,8 @@
 """Weight-sharing overhead: a super-net training step on a sampled path vs the stand-alone network.
 
 Same architecture, same batch, same layer shapes; 20 random NASBench-201 architectures at C=16, N=5,
-batch 256 (the paper's f_ws). Target: median ratio <= 1.10.
+batch 256 (the paper's f_ws). Target: median ratio <= 1.10. ``--space darts_nds`` times the DARTS
+super-net instead (pass its size, e.g. ``--channels 16 --layers 8 --batch 128``: the paper's recipe).
 """
 
 from __future__ import annotations
@@ -14,8 +15,15 @@ import torch
 import torch.nn.functional as F
 
 from common import machine, median_seconds, size_arguments
+from supernet.spaces.darts import DartsSpace
 from supernet.spaces.nasbench201 import NB201Space
+from supernet.supernets.darts import DartsStandalone, DartsSuperNet
 from supernet.supernets.nasbench201 import NB201Standalone, NB201SuperNet
+
+SPACES = {  # space, super-net, stand-alone network of (arch, C, N)
+    "nasbench201": (NB201Space, lambda c, n: NB201SuperNet(c, n, placement="edge"), NB201Standalone),
+    "darts_nds": (DartsSpace, lambda c, n: DartsSuperNet(c, n), DartsStandalone),
+}
 
 
 def step_fn(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, arch: object | None):
@@ -37,12 +45,14 @@ def main() -> None:
     ap.add_argument("--archs", type=int, default=20)
     size_arguments(ap)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--space", choices=sorted(SPACES), default="nasbench201")
     args = ap.parse_args()
     torch.manual_seed(0)
-    space, rng = NB201Space(), np.random.default_rng(0)
+    make_space, make_supernet, make_standalone = SPACES[args.space]
+    space, rng = make_space(), np.random.default_rng(0)
     x = torch.randn(args.batch, 3, 32, 32)
     y = torch.randint(0, 10, (args.batch,))
-    supernet = NB201SuperNet(args.channels, args.layers, placement="edge")
+    supernet = make_supernet(args.channels, args.layers)
     # After a few steps of training every op holds a (zeroed) gradient, so each SGD step updates
     # the whole super-net: reproduce that state before timing.
     for _ in range(30):
@@ -50,13 +60,13 @@ def main() -> None:
     ratios = []
     for i in range(args.archs):
         arch = space.sample(rng)
-        alone = NB201Standalone(arch, args.channels, args.layers)
+        alone = make_standalone(arch, args.channels, args.layers)
         t_ws = median_seconds(step_fn(supernet, x, y, arch), args.repeats, 1)
         t_sa = median_seconds(step_fn(alone, x, y, None), args.repeats, 1)
         ratios.append(t_ws / t_sa)
         print(f"{i:2d} {arch}  super-net {t_ws * 1e3:7.1f} ms  stand-alone {t_sa * 1e3:7.1f} ms  ratio {t_ws / t_sa:.3f}")
     print(f"\nmachine: {machine()}")
-    print(f"C={args.channels} N={args.layers} batch {args.batch}, {args.archs} archs: "
+    print(f"{args.space} C={args.channels} N={args.layers} batch {args.batch}, {args.archs} archs: "
           f"median ratio {statistics.median(ratios):.3f}, mean {statistics.mean(ratios):.3f}, max {max(ratios):.3f}")
 
 

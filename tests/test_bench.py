@@ -40,3 +40,11 @@ def test_profile_step_compares_both_pool_kernels():
         res = bench("profile_step.py", "--channels", "4", "--batch", "8", "--steps", "2", "--rows", "3", *extra)
         assert res.returncode == 0, res.stderr
         assert "ms per training step" in res.stdout
+
+
+@pytest.mark.parametrize("space", ["nasbench201", "darts_nds"])
+def test_ws_overhead_times_each_space(space):
+    res = bench("ws_overhead.py", "--space", space, "--archs", "2", "--repeats", "1", "--channels", "4",
+                "--layers", "3", "--batch", "4")
+    assert res.returncode == 0, res.stderr
+    assert f"{space} C=4 N=3 batch 4, 2 archs: median ratio" in res.stdout

@@ -59,7 +59,7 @@ def test_cross_field_rules_fail_before_training():
         (["evaluation.bn=running"], "bn_track_stats=true"),
         (["evaluation.top_k=300"], "exceeds evaluation.pool_size"),
         (["protocol.lr_min=0.5"], "exceeds protocol.lr"),
-        (["space.name=nasbench101", "supernet.op_placement=edge"], "NASBench-201 option"),
+        (["space.name=nasbench101", "supernet.op_placement=edge"], "NASBench-201 / DARTS-NDS option"),
         (["name=../../escape"], "name"),
         (["seed=18446744073709551616"], "seed"),
     ):

@@ -14,7 +14,8 @@ from supernet.errors import SupernetError
 from supernet.factors import FACTORS, get_factor
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-RECIPE_OF = {"nasbench201": RECIPES / "nb201.yaml", "nasbench101": RECIPES / "nb101.yaml"}
+RECIPE_OF = {"nasbench201": RECIPES / "nb201.yaml", "nasbench101": RECIPES / "nb101.yaml",
+             "darts_nds": RECIPES / "darts-nds.yaml"}
 
 
 def test_fourteen_factors_in_the_papers_groups():

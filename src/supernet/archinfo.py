@@ -5,6 +5,7 @@ Separate from the CLI so notebooks get the same rows as dictionaries.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -59,6 +60,24 @@ def _nasbench101(texts: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
+def _darts_nds(texts: list[str]) -> list[dict[str, Any]]:
+    from supernet.spaces.darts import DartsSpace
+    from supernet.supernets.darts import darts_param_count
+
+    space = DartsSpace()
+    rows = []
+    for text in texts:  # NDS ground truth is not shipped: `supernet show` a run for its pool's accuracies
+        a = space.parse(text)
+        rows.append({
+            "key": space.key(a),
+            "params_c16_l8": darts_param_count(a, 16, 8),  # the authors' super-net size
+            "params_c36_l20": darts_param_count(a, 36, 20),  # DARTS' CIFAR-10 evaluation network
+            "unique_key": space.unique_key(a),
+            "genotype": json.dumps(a.genotype()),
+        })
+    return rows
+
+
 def _truth(gt: GroundTruth, key: str) -> dict[str, float]:
     out = {}
     for col in gt.columns:
@@ -70,6 +89,7 @@ def _truth(gt: GroundTruth, key: str) -> dict[str, float]:
 SPACES: dict[str, Callable[[list[str]], list[dict[str, Any]]]] = {
     "nasbench201": _nasbench201,
     "nasbench101": _nasbench101,
+    "darts_nds": _darts_nds,
 }
 
 

@@ -70,7 +70,7 @@ def gt_path(spec: str | None, default: str) -> Path:
     if not path.is_file():
         raise SupernetError(
             f"space.ground_truth '{spec}' is neither a shipped table ({', '.join(SHIPPED)}) nor an existing "
-            ".npz file (convert official files with scripts/convert_nb101.py)"
+            ".npz file (convert official files with `supernet convert SPACE SOURCE OUT.npz`)"
         )
     return path
 
@@ -82,24 +82,29 @@ def _column(cfg: Config, gt: GroundTruth, default: str) -> tuple[str, str]:
     return dataset, split
 
 
+def _cell_supernet(cls: Callable[..., nn.Module], cfg: Config) -> Callable[[], nn.Module]:
+    """NB201 and DARTS-NDS super-nets take the same f_ws options."""
+    s = cfg.supernet
+    bn = BNSpec(affine=s.bn_affine, track=s.bn_track_stats)
+    return lambda: cls(
+        s.channels, s.layers, s.num_classes, placement=cfg.placement(), bn=bn, path_dropout=s.path_dropout,
+        global_dropout=s.global_dropout, generator=torch.Generator(),
+    )
+
+
 def _kit_nasbench201(cfg: Config) -> SpaceKit:
     from supernet.spaces.nasbench201 import NB201Space
     from supernet.supernets.nasbench201 import NB201SuperNet, nb201_param_count
 
-    s = cfg.supernet
     gt = GroundTruth.load(gt_path(cfg.space.ground_truth, "nb201"))
     dataset, split = _column(cfg, gt, "cifar10/test")
-    bn = BNSpec(affine=s.bn_affine, track=s.bn_track_stats)
     space = NB201Space()
     return SpaceKit(
         space=space,
         gt=gt,
         gt_dataset=dataset,
         gt_split=split,
-        build_supernet=lambda: NB201SuperNet(
-            s.channels, s.layers, s.num_classes, placement=cfg.placement(), bn=bn, path_dropout=s.path_dropout,
-            global_dropout=s.global_dropout, generator=torch.Generator(),
-        ),
+        build_supernet=_cell_supernet(NB201SuperNet, cfg),
         param_count=lambda a: nb201_param_count(a, 16, 5),  # NB201 trains C=16, N=5
         arch_of=space.parse,
     )
@@ -171,7 +176,35 @@ def _nb101_cells(path: Path) -> Callable[[str], Any]:
     return arch_of
 
 
-KITS: dict[str, Callable[[Config], SpaceKit]] = {"nasbench201": _kit_nasbench201, "nasbench101": _kit_nasbench101}
+def _kit_darts_nds(cfg: Config) -> SpaceKit:
+    from supernet.groundtruth.nds_convert import load_nds_details
+    from supernet.spaces.darts import DartsSpace
+    from supernet.supernets.darts import DartsSuperNet
+
+    if cfg.space.ground_truth is None:
+        raise SupernetError(
+            "darts_nds needs space.ground_truth: NDS data is not shipped. Download the NDS release (data.zip), "
+            "run `supernet convert darts_nds DARTS.json nds-darts.npz` and set space.ground_truth=nds-darts.npz"
+        )
+    path = gt_path(cfg.space.ground_truth, "")
+    gt = GroundTruth.load(path)
+    dataset, split = _column(cfg, gt, "cifar10/test")
+    params = load_nds_details(path).param_counts()
+    space = DartsSpace(gt.keys())  # the authors train on the benchmarked architectures only (SPEC 6.4)
+    return SpaceKit(
+        space=space,
+        gt=gt,
+        gt_dataset=dataset,
+        gt_split=split,
+        build_supernet=_cell_supernet(DartsSuperNet, cfg),
+        param_count=lambda a: params[space.key(a)],  # NDS trained each network at its own width and depth
+        arch_of=space.parse,
+    )
+
+
+KITS: dict[str, Callable[[Config], SpaceKit]] = {
+    "nasbench201": _kit_nasbench201, "nasbench101": _kit_nasbench101, "darts_nds": _kit_darts_nds,
+}
 
 
 def build_kit(cfg: Config) -> SpaceKit:

@@ -104,20 +104,27 @@ def evaluate(run_id: str, overrides: tuple[str, ...], out_dir: str) -> None:
 
 
 @cli.command()
-@click.argument("space", type=click.Choice(["nasbench201", "nasbench101"]))
+@click.argument("space", type=click.Choice(["nasbench201", "nasbench101", "darts_nds"]))
 @click.argument("source", type=click.Path(exists=True, dir_okay=False))
 @click.argument("out", type=click.Path(dir_okay=False))
 @click.option("--full", is_flag=True, help="NB101: nasbench_full.tfrecord (all four budgets)")
-def convert(space: str, source: str, out: str, full: bool) -> None:
+@click.option("--no-verify", is_flag=True, help="darts_nds: skip checking parameter counts against f_proxy")
+def convert(space: str, source: str, out: str, full: bool, no_verify: bool) -> None:
     """Convert an official benchmark file into a ground-truth table (use it as space.ground_truth=OUT).
 
     nasbench201: NAS-Bench-201-v1_*.pth (refused if loading it would execute code);
-    nasbench101: nasbench_only108.tfrecord or, with --full, nasbench_full.tfrecord (no TensorFlow needed).
+    nasbench101: nasbench_only108.tfrecord or, with --full, nasbench_full.tfrecord (no TensorFlow needed);
+    darts_nds: DARTS.json of the NDS release (refused if its networks' parameter counts differ from ours).
     """
     if space == "nasbench201":
         from supernet.groundtruth.nb201_convert import convert_official_nb201
 
         convert_official_nb201(source, out)
+    elif space == "darts_nds":
+        from supernet.groundtruth.nds_convert import convert_nds_darts
+
+        gt = convert_nds_darts(source, out, verify_params=0 if no_verify else 16)
+        click.echo(f"{len(gt)} architectures", err=True)
     else:
         from supernet.groundtruth.nb101_convert import convert_official_nb101
 
@@ -235,7 +242,7 @@ def report(name: str | None, out_dir: str, figure: str | None) -> None:
 
 
 @cli.command()
-@click.option("--space", type=click.Choice(["nasbench201", "nasbench101"]), help="only factors of this space")
+@click.option("--space", type=click.Choice(["nasbench201", "nasbench101", "darts_nds"]), help="only factors of this space")
 def factors(space: str | None) -> None:
     """The paper's 14 factors (Table 1): group, config keys, and the overrides of each level swept."""
     from supernet.factors import FACTORS

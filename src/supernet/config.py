@@ -31,13 +31,14 @@ class _Strict(BaseModel):
 
 
 class SpaceConfig(_Strict):
-    name: Literal["nasbench201", "nasbench101"] = Field("nasbench201", description="search space")
+    name: Literal["nasbench201", "nasbench101", "darts_nds"] = Field("nasbench201", description="search space")
     subspace: int | None = Field(
         None, ge=1, le=5, description="NB101: only cells with this many vertices feeding the output (SPEC 6.5)"
     )
     ground_truth: str | None = Field(
         None,
-        description="table (.npz) or NASLib NB101 JSON; default: shipped NB201 table / NB101 500 validation archs",
+        description="table (.npz); default: shipped NB201 table / NB101 500 validation archs; darts_nds: required "
+        "(`supernet convert darts_nds DARTS.json OUT.npz`)",
     )
 
 
@@ -45,9 +46,9 @@ class SupernetConfig(_Strict):
     """f_ws: how the super-net is built."""
 
     channels: int = Field(16, ge=1, description="initial channels C")
-    layers: int = Field(5, ge=1, description="cells per stage N")
+    layers: int = Field(5, ge=1, description="cells per stage N (NB201, NB101); all cells L (darts_nds, >= 3)")
     op_placement: Literal["node", "edge"] | None = Field(
-        None, description="NB201: node (default; the authors', SPEC 4.2) or edge (the standard super-net)"
+        None, description="NB201, DARTS-NDS: node (default; the authors', SPEC 4.2-4.3) or edge (the standard super-net)"
     )
     bn_affine: bool = Field(True, description="learnable BN scale and shift (match the stand-alone protocol)")
     bn_track_stats: bool = Field(
@@ -147,15 +148,21 @@ class Config(_Strict):
             raise ValueError("evaluation.bn=running needs supernet.bn_track_stats=true (no running statistics otherwise)")
         if p.lr_min > p.lr:
             raise ValueError(f"protocol.lr_min={p.lr_min} exceeds protocol.lr={p.lr}")
-        if space != "nasbench201" and s.op_placement is not None:
-            raise ValueError(f"supernet.op_placement is a NASBench-201 option, not available for {space}")
-        if space == "nasbench201":
+        if space == "nasbench101" and s.op_placement is not None:
+            raise ValueError(f"supernet.op_placement is a NASBench-201 / DARTS-NDS option, not available for {space}")
+        if space != "nasbench101":
             for key, value, default in (("channel_strategy", s.channel_strategy, "fixed"), ("wsbn", s.wsbn, False),
                                         ("ofa_kernel", s.ofa_kernel, False)):
                 if value != default:
-                    raise ValueError(f"supernet.{key}={value} is not available for nasbench201 (NB101 only)")
+                    raise ValueError(f"supernet.{key}={value} is not available for {space} (NB101 only)")
             if self.space.subspace is not None or self.evaluation.per_subspace:
                 raise ValueError("space.subspace / evaluation.per_subspace are NB101 options")
+        if space == "darts_nds":
+            if s.layers < 3:
+                raise ValueError(f"supernet.layers={s.layers}: a DARTS network needs >= 3 cells (two are reductions)")
+            if p.sampler == "encoding":
+                raise ValueError("protocol.sampler=encoding is not available for darts_nds: its super-nets train on "
+                                 "the benchmarked architectures (SPEC 6.4); use uniform or fairnas")
         if s.channel_strategy == "disabled" and self.space.subspace is None:
             raise ValueError("supernet.channel_strategy=disabled trains one super-net per sub-space: set space.subspace=K")
         if self.evaluation.per_subspace and self.space.subspace is not None:
@@ -169,7 +176,7 @@ class Config(_Strict):
         """Deterministic id: re-running the same experiment finds (and resumes) the same run."""
         ident = self.model_dump(exclude={"device", "out_dir", "resume", "progress"})
         ident["evaluation"] = {k: ident["evaluation"][k] for k in RUN_IDENTITY_EVAL_KEYS}
-        if self.space.name == "nasbench201":
+        if self.space.name != "nasbench101":
             ident["supernet"]["op_placement"] = self.placement()
         ident["data"].pop("cache_dir")
         for key in ADDED_SUPERNET_KEYS:  # keys added after runs existed: only a non-default value counts

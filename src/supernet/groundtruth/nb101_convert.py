@@ -34,12 +34,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import struct
 import time
 import zipfile
 from array import array
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from supernet.errors import SupernetError
-from supernet.groundtruth.table import FORMAT_VERSION, GroundTruth, write_table
+from supernet.groundtruth.table import ExtendedTable, GroundTruth
 from supernet.groundtruth.tfrecord import iter_records
 
 OP_NAMES = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")  # the official config's order
@@ -309,7 +308,7 @@ class _Builder:
         self.run_test.append(test)
         self.run_time.append(seconds)
 
-    def build(self, required: Sequence[int], source: str) -> _Table:
+    def build(self, required: Sequence[int], source: str) -> ExtendedTable:
         n = len(self.keys)
         if n == 0:
             raise SupernetError(f"{source} has no NAS-Bench-101 records")
@@ -362,7 +361,7 @@ class _Builder:
             "budgets": budgets.astype(np.int32),
             **{k: v.astype(np.float32) for k, v in per_run.items()},
         }
-        return _Table(list(self.keys), columns, extras)
+        return ExtendedTable(list(self.keys), columns, extras)
 
 
 def _cell_extras(
@@ -385,59 +384,6 @@ def _check_matrices(matrix: np.ndarray, keys: Sequence[str], source: str) -> Non
         raise SupernetError(
             f"{source}: cell {keys[int(np.argmax(bad))]} is not a 0/1 upper-triangular adjacency matrix"
         )
-
-
-@dataclass
-class _Table:
-    keys: list[str]
-    columns: dict[str, np.ndarray]
-    extras: dict[str, np.ndarray]
-
-    def write(self, path: str | Path) -> None:
-        """Write next to `path` and rename, so a failed conversion never leaves a half table."""
-        path = Path(path)
-        partial = path.with_name(path.name + ".partial")
-        try:
-            # official_index = row order, so write_table keeps the rows (and the extras) in place.
-            write_table(partial, self.keys, range(len(self.keys)), self.columns)
-            _append_arrays(partial, self.extras)
-            os.replace(partial, path)
-        finally:
-            partial.unlink(missing_ok=True)
-
-    def ground_truth(self, source: str) -> GroundTruth:
-        return GroundTruth(
-            {
-                "format_version": np.int32(FORMAT_VERSION),
-                "keys": np.asarray(self.keys, dtype=np.str_),
-                "official_index": np.arange(len(self.keys), dtype=np.int32),
-                "column_names": np.asarray(list(self.columns), dtype=np.str_),
-                "values": np.stack([np.asarray(v, np.float32) for v in self.columns.values()], axis=1),
-            },
-            source=source,
-        )
-
-    def finish(self, out: str | Path | None, source: str) -> GroundTruth:
-        if out is None:
-            return self.ground_truth(source)
-        self.write(out)
-        return GroundTruth.load(out)
-
-
-def _append_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    """Add arrays to an existing .npz (a zip of .npy members), leaving the table's own ones as written.
-
-    ``write_table`` knows only the shared table arrays; appending keeps it the one writer of
-    those, and ``GroundTruth`` reads members by name, so it never touches these.
-    """
-    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as zf:
-        present = set(zf.namelist())
-        for name, value in arrays.items():
-            member = f"{name}.npy"
-            if member in present:
-                raise SupernetError(f"cannot add array {name!r} to {path}: the table already has one")
-            with zf.open(member, "w", force_zip64=True) as f:
-                np.lib.format.write_array(f, np.asarray(value), allow_pickle=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -625,7 +571,7 @@ def nb101_from_val500(path_json: str | Path, out: str | Path | None = None) -> G
     keys = list(rows)
     matrix = np.frombuffer(bytes(matrices), np.uint8).reshape(len(keys), MAX_VERTICES, MAX_VERTICES)
     columns = {"cifar10/valid": np.array([np.mean(sorted(r)) for r in runs])}
-    table = _Table(keys, columns, _cell_extras(matrix, num_vertices, ops))
+    table = ExtendedTable(keys, columns, _cell_extras(matrix, num_vertices, ops))
     return table.finish(out, str(path))
 
 

@@ -7,9 +7,11 @@ and `values` (float32, rows x columns, percent). Pickle is never allowed, so a t
 
 from __future__ import annotations
 
+import os
 import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -172,3 +174,59 @@ class GroundTruth:
 
     def official_index(self, key: str) -> int:
         return int(self._official[self._index(key)])
+
+
+def append_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Add arrays to an existing .npz (a zip of .npy members), leaving the table's own ones as written.
+
+    ``write_table`` knows only the shared table arrays; appending keeps it the one writer of
+    those, and ``GroundTruth`` reads members by name, so it never touches these. Space-specific
+    readers (NB101 cells, NDS widths) read them.
+    """
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+        present = set(zf.namelist())
+        for name, value in arrays.items():
+            member = f"{name}.npy"
+            if member in present:
+                raise SupernetError(f"cannot add array {name!r} to {path}: the table already has one")
+            with zf.open(member, "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asarray(value), allow_pickle=False)
+
+
+@dataclass
+class ExtendedTable:
+    """A table whose rows carry space-specific arrays beside the accuracy columns, row-aligned with ``keys``."""
+
+    keys: list[str]
+    columns: dict[str, np.ndarray]
+    extras: dict[str, np.ndarray]
+
+    def write(self, path: str | Path) -> None:
+        """Write next to `path` and rename, so a failed conversion never leaves a half table."""
+        path = Path(path)
+        partial = path.with_name(path.name + ".partial")
+        try:
+            # official_index = row order, so write_table keeps the rows (and the extras) in place.
+            write_table(partial, self.keys, range(len(self.keys)), self.columns)
+            append_arrays(partial, self.extras)
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def ground_truth(self, source: str) -> GroundTruth:
+        return GroundTruth(
+            {
+                "format_version": np.int32(FORMAT_VERSION),
+                "keys": np.asarray(self.keys, dtype=np.str_),
+                "official_index": np.arange(len(self.keys), dtype=np.int32),
+                "column_names": np.asarray(list(self.columns), dtype=np.str_),
+                "values": np.stack([np.asarray(v, np.float32) for v in self.columns.values()], axis=1),
+            },
+            source=source,
+        )
+
+    def finish(self, out: str | Path | None, source: str) -> GroundTruth:
+        if out is None:
+            return self.ground_truth(source)
+        self.write(out)
+        return GroundTruth.load(out)

@@ -1,0 +1,283 @@
+"""DARTS-NDS networks: the super-net f_ws and the stand-alone network f_proxy.
+
+Both share DARTS' ``NetworkCIFAR`` skeleton (stem conv3x3 to 3C + BN; ``layers`` cells, reductions
+at ``layers // 3`` and ``2 * layers // 3`` doubling the width; global pool; linear) and one cell
+computation; they differ in where a cell finds an op's module and in how wide a cell's output is.
+A stand-alone cell outputs ``len(concat) * C`` channels; the super-net's next layer is built for
+all four nodes and reads only the channels of the concatenated ones (``cols``, see nn/darts_ops.py),
+so the sampled path computes what the stand-alone network computes, at its cost (tests check both).
+Parameter counts equal DARTS' (a test checks a published count).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Literal
+
+import torch
+from torch import nn
+
+from supernet.nn.darts_ops import (
+    AuxiliaryHead,
+    FactorizedReduce,
+    Preprocess,
+    SlicedConv1x1,
+    SlicedLinear,
+    darts_op,
+)
+from supernet.nn.droppath import NO_DROPOUT, Dropouts, cell_drop_paths, head_dropout
+from supernet.nn.ops import BNSpec, count_parameters
+from supernet.spaces.darts import INPUTS, NODES, OPS, DartsArch, DartsCell
+
+OpPlacement = Literal["edge", "node"]
+STEM_MULTIPLIER = 3
+
+
+def reduction_layers(layers: int) -> tuple[int, int]:
+    return layers // 3, 2 * layers // 3
+
+
+class _Cell(nn.Module):
+    """State k + 2 = op(state i) + op(state j); the output concatenates ``concat`` states."""
+
+    def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool, bn: BNSpec) -> None:
+        super().__init__()
+        self.reduction, self.channels = reduction, c
+        self.pre0 = FactorizedReduce(c_pp, c, bn) if reduction_prev else Preprocess(c_pp, c, bn)
+        self.pre1 = Preprocess(c_p, c, bn)
+        self._cols: dict[tuple[tuple[int, ...], torch.device], torch.Tensor | None] = {}
+
+    def module_for(self, pair: int, op: str, source: int) -> nn.Module:
+        raise NotImplementedError
+
+    @property
+    def width(self) -> int:
+        """Output channels the next layer's weights are built for."""
+        raise NotImplementedError
+
+    def out_cols(self, concat: tuple[int, ...], device: torch.device) -> torch.Tensor | None:
+        """The channels of the concatenated nodes within ``width`` (None: all of them)."""
+        if len(concat) * self.channels == self.width:
+            return None
+        key = (concat, device)
+        if key not in self._cols:
+            c = self.channels
+            self._cols[key] = torch.cat([torch.arange((s - INPUTS) * c, (s - INPUTS + 1) * c) for s in concat]).to(device)
+        return self._cols[key]
+
+    def forward(
+        self, s0: torch.Tensor, s1: torch.Tensor, cell: DartsCell, cols0: torch.Tensor | None, cols1: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        states = [self.pre0(s0, cols0), self.pre1(s1, cols1)]
+        for k in range(NODES):
+            a, b = 2 * k, 2 * k + 1
+            states.append(
+                self.module_for(a, cell.ops[a], cell.inputs[a])(states[cell.inputs[a]])
+                + self.module_for(b, cell.ops[b], cell.inputs[b])(states[cell.inputs[b]])
+            )
+        return torch.cat([states[s] for s in cell.concat], dim=1), self.out_cols(cell.concat, s1.device)
+
+
+class InferCell(_Cell):
+    """Stand-alone cell: the eight ops of its genotype, output exactly ``len(concat) * C`` wide."""
+
+    def __init__(self, cell: DartsCell, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool, bn: BNSpec) -> None:
+        super().__init__(c_pp, c_p, c, reduction, reduction_prev, bn)
+        self.concat = cell.concat
+        self.ops = nn.ModuleList(
+            darts_op(op, c, 2 if reduction and src < INPUTS else 1, bn) for op, src in cell.pairs()
+        )
+
+    def module_for(self, pair: int, op: str, source: int) -> nn.Module:
+        return self.ops[pair]
+
+    @property
+    def width(self) -> int:
+        return len(self.concat) * self.channels
+
+
+class SearchCell(_Cell):
+    """Super-net cell with every candidate op.
+
+    ``node`` (the authors' default, SPEC 4.3): each of a node's two pairs owns one op set whatever
+    state it reads; in a reduction cell it also owns a stride-2 set for reading the cell inputs.
+    ``edge``: one op set per (source state, node), stride 2 where a reduction cell's input is read.
+    """
+
+    def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool, bn: BNSpec,
+                 placement: OpPlacement) -> None:
+        super().__init__(c_pp, c_p, c, reduction, reduction_prev, bn)
+        self.placement = placement
+
+        def op_set(stride: int) -> nn.ModuleDict:
+            return nn.ModuleDict({op: darts_op(op, c, stride, bn) for op in OPS})
+
+        self.sets = nn.ModuleDict()
+        for pair in range(2 * NODES):
+            node = pair // 2
+            sources = range(INPUTS + node) if placement == "edge" else (None,)
+            for src in sources:
+                if placement == "edge" and pair % 2:
+                    continue  # both pairs of a node share the node's edges
+                strides = self._strides(node, src)
+                for stride in strides:
+                    self.sets[self._name(pair, src, stride)] = op_set(stride)
+
+    def _strides(self, node: int, src: int | None) -> tuple[int, ...]:
+        if not self.reduction:
+            return (1,)
+        if src is None:  # a node slot: stride 2 from the cell inputs, stride 1 from nodes (none for node 0)
+            return (2,) if node == 0 else (2, 1)
+        return (2,) if src < INPUTS else (1,)
+
+    def _name(self, pair: int, src: int | None, stride: int) -> str:
+        if self.placement == "edge":
+            return f"e{src}_{pair // 2}"
+        return f"p{pair}_s{stride}"
+
+    def module_for(self, pair: int, op: str, source: int) -> nn.Module:
+        stride = 2 if self.reduction and source < INPUTS else 1
+        if self.placement == "edge":
+            return self.sets[self._name(pair, source, stride)][op]
+        return self.sets[self._name(pair, None, stride)][op]
+
+    @property
+    def width(self) -> int:
+        return NODES * self.channels
+
+
+class DartsNetwork(nn.Module):
+    """DARTS' CIFAR skeleton around cells made by ``make_cell(c_pp, c_p, c, reduction, reduction_prev)``."""
+
+    def __init__(
+        self,
+        channels: int,
+        layers: int,
+        num_classes: int,
+        bn: BNSpec,
+        make_cell: Callable[[int, int, int, bool, bool], _Cell],
+        dropout: Dropouts = NO_DROPOUT,
+        auxiliary: bool = False,
+    ) -> None:
+        super().__init__()
+        if layers < 3:
+            raise ValueError(f"a DARTS network needs at least 3 cells (two of them reductions), got {layers}")
+        c = STEM_MULTIPLIER * channels
+        self.stem = nn.Sequential(nn.Conv2d(3, c, 3, padding=1, bias=False), bn(c))
+        c_pp, c_p, c = c, c, channels
+        cells: list[_Cell] = []
+        reduction_prev = False
+        self.aux_cell = reduction_layers(layers)[1]
+        aux_width = 0
+        for i in range(layers):
+            reduction = i in reduction_layers(layers)
+            if reduction:
+                c *= 2
+            cell = make_cell(c_pp, c_p, c, reduction, reduction_prev)
+            cells.append(cell)
+            reduction_prev = reduction
+            c_pp, c_p = c_p, cell.width
+            if i == self.aux_cell:
+                aux_width = c_p
+        self.cells = nn.ModuleList(cells)
+        self.drop_paths = nn.ModuleList(cell_drop_paths(dropout.path, range(layers), layers, dropout.generator))
+        self.aux_head = AuxiliaryHead(aux_width, num_classes) if auxiliary else None
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = head_dropout(dropout.head, dropout.generator)
+        self.classifier = SlicedLinear(c_p, num_classes)
+
+    def features(self, x: torch.Tensor, arch: DartsArch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        s0 = s1 = self.stem(x)
+        c0 = c1 = None
+        for cell, drop in zip(self.cells, self.drop_paths, strict=True):
+            out, cols = cell(s0, s1, arch.reduce if cell.reduction else arch.normal, c0, c1)
+            s0, c0, s1, c1 = s1, c1, drop(out), cols
+        return self.pool(s1).flatten(1), c1
+
+    def head(self, features: torch.Tensor, cols: torch.Tensor | None) -> torch.Tensor:
+        return self.classifier(self.dropout(features), cols)
+
+
+class DartsSuperNet(DartsNetwork):
+    """f_ws: ``forward(x, arch)`` runs exactly the sampled path."""
+
+    def __init__(
+        self,
+        channels: int = 16,
+        layers: int = 8,
+        num_classes: int = 10,
+        *,
+        placement: OpPlacement = "node",
+        bn: BNSpec | None = None,
+        path_dropout: float = 0.0,
+        global_dropout: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        bn = bn or BNSpec()
+        dropout = Dropouts(path_dropout, global_dropout, generator)
+
+        def make(c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool) -> _Cell:
+            return SearchCell(c_pp, c_p, c, reduction, reduction_prev, bn, placement)
+
+        super().__init__(channels, layers, num_classes, bn, make, dropout)
+        self.bn = bn
+        self.generator = generator  # reseeded per epoch by the trainer: dropout masks resume exactly
+        self.hparams = dict(channels=channels, layers=layers, num_classes=num_classes)
+
+    def forward(self, x: torch.Tensor, arch: DartsArch) -> torch.Tensor:
+        return self.head(*self.features(x, arch))
+
+    @torch.no_grad()
+    def extract(self, arch: DartsArch) -> DartsStandalone:
+        """The stand-alone network of ``arch`` with the weights this super-net trained for it
+        (weight inheritance: fine-tune a searched model instead of training it from scratch)."""
+        h = self.hparams
+        net = DartsStandalone(arch, h["channels"], h["layers"], h["num_classes"], bn=self.bn).to(self.stem[0].weight.device)
+        net.stem.load_state_dict(self.stem.state_dict())
+        cols: list[torch.Tensor | None] = [None, None]  # the stem feeds the first cell twice
+        for src, dst in zip(self.cells, net.cells, strict=True):
+            cell = arch.reduce if src.reduction else arch.normal
+            _sliced_copy(src.pre0, dst.pre0, cols[-2])
+            _sliced_copy(src.pre1, dst.pre1, cols[-1])
+            for pair, (op, source) in enumerate(cell.pairs()):
+                dst.ops[pair].load_state_dict(src.module_for(pair, op, source).state_dict())
+            cols.append(src.out_cols(cell.concat, self.stem[0].weight.device))
+        _sliced_copy(self.classifier, net.classifier, cols[-1])
+        return net
+
+
+class DartsStandalone(DartsNetwork):
+    """f_proxy: DARTS' ``NetworkCIFAR`` of one genotype (NDS trains it at its own width and depth)."""
+
+    def __init__(
+        self, arch: DartsArch, channels: int = 16, layers: int = 8, num_classes: int = 10, auxiliary: bool = False,
+        bn: BNSpec | None = None,
+    ) -> None:
+        bn = bn or BNSpec()
+
+        def make(c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool) -> _Cell:
+            return InferCell(arch.reduce if reduction else arch.normal, c_pp, c_p, c, reduction, reduction_prev, bn)
+
+        super().__init__(channels, layers, num_classes, bn, make, auxiliary=auxiliary)
+        self.arch = arch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(*self.features(x, self.arch))
+
+
+def _sliced_copy(src: nn.Module, dst: nn.Module, cols: torch.Tensor | None) -> None:
+    """Copy a module that reads a previous cell's output, keeping only the input channels ``cols``."""
+    sliced = {id(m.weight) for m in src.modules() if isinstance(m, (SlicedConv1x1, SlicedLinear))}
+    state = {
+        k: (p.index_select(1, cols) if cols is not None and id(p) in sliced else p)
+        for k, p in src.state_dict(keep_vars=True).items()
+    }
+    dst.load_state_dict(state)
+
+
+@lru_cache(maxsize=4096)
+def darts_param_count(arch: DartsArch, channels: int, layers: int, num_classes: int = 10, auxiliary: bool = False) -> int:
+    """Trainable parameters of the stand-alone network (built on the meta device: no memory, ~ms)."""
+    with torch.device("meta"):
+        return count_parameters(DartsStandalone(arch, channels, layers, num_classes, auxiliary))
