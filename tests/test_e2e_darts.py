@@ -37,7 +37,8 @@ def darts_overrides(tiny_overrides: list[str], nds_table: Path) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("extra", [[], ["supernet.op_placement=edge", "protocol.sampler=fairnas"]])
+@pytest.mark.parametrize("extra", [[], ["supernet.op_placement=edge", "protocol.sampler=fairnas"],
+                                   ["supernet.ofa_kernel=true", "supernet.wsbn=true"]])
 def test_train_and_rank_against_the_table(darts_overrides, extra):
     cfg = load_config(RECIPE, darts_overrides + extra)
     run = Run(cfg)
@@ -65,6 +66,8 @@ def test_without_a_table_or_with_encodings_the_error_says_what_to_do(tiny_overri
     assert "supernet convert darts_nds DARTS.json" in res.stderr and "Traceback" not in res.stderr
     with pytest.raises(SupernetError, match="sampler=encoding is not available for darts_nds"):
         load_config(RECIPE, ["protocol.sampler=encoding"])
+    with pytest.raises(SupernetError, match="every op has one source already"):
+        load_config(RECIPE, ["supernet.wsbn=true", "supernet.op_placement=edge"])
     with pytest.raises(SupernetError, match="needs >= 3 cells"):
         load_config(RECIPE, ["supernet.layers=2"])
     with pytest.raises(SupernetError, match="is not a DARTS-NDS table"):

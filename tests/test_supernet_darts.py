@@ -98,3 +98,50 @@ def test_extract_gives_a_trainable_copy():
     alone = net.extract(a)
     alone(torch.randn(2, 3, 32, 32)).sum().backward()
     assert all(p.grad is None for p in net.parameters())  # inherited weights are copies, not views
+
+
+def test_ofa_kernels_share_one_op_per_family_and_extract_exactly():
+    torch.manual_seed(0)
+    net = DartsSuperNet(4, 3, ofa_kernel=True).eval()
+    cell = net.cells[0]
+    three, five = cell.module_for(0, "sep_conv_3x3", 0), cell.module_for(0, "sep_conv_5x5", 0)
+    assert three.op is five.op and (three.kernel, five.kernel) == (3, 5)
+    x = torch.randn(2, 4, 8, 8)
+    plain = three.op.materialize(3, net.bn)
+    dw5 = five.op.depthwise[0].weight
+    torch.testing.assert_close(plain[1].weight, dw5[:, :, 1:4, 1:4])  # identity transform: the 5x5 centre
+    for p in net.parameters():  # a trained transform moves the 3x3 away from the centre crop
+        if p.dim() == 2 and p.shape[0] == 9:
+            p.data.add_(0.1 * torch.randn_like(p))
+    assert not torch.allclose(three.op.materialize(3, net.bn)[1].weight, dw5[:, :, 1:4, 1:4])
+    torch.testing.assert_close(three(x), three.op.materialize(3, net.bn)(x))
+    a = parse_arch(PDARTS)
+    torch.testing.assert_close(net(torch.randn(2, 3, 32, 32), a) * 0, torch.zeros(2, 10))
+    y = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(net(y, a), net.extract(a).eval()(y))
+    assert _numel(net) < _numel(DartsSuperNet(4, 3))  # one op per family instead of two
+
+
+def test_wsbn_gives_each_source_its_own_batch_norms_over_shared_weights():
+    torch.manual_seed(0)
+    net = DartsSuperNet(4, 3, wsbn=True).eval()
+    cell = net.cells[0]  # a normal cell: node 3's pairs read states 0..4
+    from_0, from_3 = cell.module_for(6, "sep_conv_3x3", 0), cell.module_for(6, "sep_conv_3x3", 3)
+    assert from_0 is not from_3
+    assert from_0[1].weight is from_3[1].weight and from_0[2].weight is from_3[2].weight  # shared convs
+    assert from_0[3] is not from_3[3]  # own BN
+    plain = DartsSuperNet(4, 3)
+    extra_bns = _numel(net) - _numel(plain)
+    assert extra_bns > 0 and extra_bns % 4 == 0  # only BN scale/shift pairs at width 4, 8, 16 were added
+    for m in net.modules():  # make the per-source BNs differ, then the path must still extract exactly
+        if isinstance(m, torch.nn.BatchNorm2d) and m.affine:
+            m.weight.data.uniform_(0.5, 1.5)
+    x = torch.randn(2, 3, 32, 32)
+    for seed in range(3):
+        a = DartsSpace().sample(np.random.default_rng(seed))
+        torch.testing.assert_close(net(x, a), net.extract(a).eval()(x))
+    twin = DartsSuperNet(4, 3, wsbn=True).eval()
+    twin.load_state_dict(net.state_dict())  # shared weights appear under several names and load consistently
+    torch.testing.assert_close(twin(x, a), net(x, a))
+    with pytest.raises(ValueError, match="one source"):
+        DartsSuperNet(4, 3, wsbn=True, placement="edge")

@@ -82,13 +82,13 @@ def _column(cfg: Config, gt: GroundTruth, default: str) -> tuple[str, str]:
     return dataset, split
 
 
-def _cell_supernet(cls: Callable[..., nn.Module], cfg: Config) -> Callable[[], nn.Module]:
-    """NB201 and DARTS-NDS super-nets take the same f_ws options."""
+def _cell_supernet(cls: Callable[..., nn.Module], cfg: Config, **extra: Any) -> Callable[[], nn.Module]:
+    """NB201 and DARTS-NDS super-nets take the same f_ws options (plus ``extra`` of one space)."""
     s = cfg.supernet
     bn = BNSpec(affine=s.bn_affine, track=s.bn_track_stats)
     return lambda: cls(
         s.channels, s.layers, s.num_classes, placement=cfg.placement(), bn=bn, path_dropout=s.path_dropout,
-        global_dropout=s.global_dropout, generator=torch.Generator(),
+        global_dropout=s.global_dropout, generator=torch.Generator(), **extra,
     )
 
 
@@ -196,7 +196,7 @@ def _kit_darts_nds(cfg: Config) -> SpaceKit:
         gt=gt,
         gt_dataset=dataset,
         gt_split=split,
-        build_supernet=_cell_supernet(DartsSuperNet, cfg),
+        build_supernet=_cell_supernet(DartsSuperNet, cfg, ofa_kernel=cfg.supernet.ofa_kernel, wsbn=cfg.supernet.wsbn),
         param_count=lambda a: params[space.key(a)],  # NDS trained each network at its own width and depth
         arch_of=space.parse,
     )

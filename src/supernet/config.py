@@ -58,8 +58,12 @@ class SupernetConfig(_Strict):
     channel_strategy: Literal["fixed", "shuffle", "interpolate", "disabled"] = Field(
         "fixed", description="NB101 dynamic channels; disabled needs space.subspace (one super-net per sub-space)"
     )
-    wsbn: bool = Field(False, description="NB101: one BN per set of incoming vertices")
-    ofa_kernel: bool = Field(False, description="NB101: conv1x1 and conv3x3 share one 3x3 kernel (OFA)")
+    wsbn: bool = Field(
+        False, description="WSBN: NB101 one BN per set of incoming vertices; DARTS-NDS (ops on nodes) one per source"
+    )
+    ofa_kernel: bool = Field(
+        False, description="OFA kernels: NB101 conv1x1/conv3x3 share a 3x3; DARTS-NDS sep_conv and dil_conv 3x3/5x5 a 5x5"
+    )
     path_dropout: float = Field(
         0.0, ge=0, lt=1, description="drop-path rate on cell outputs, scheduled deeper = more (NAO; SPEC 6.8)"
     )
@@ -151,13 +155,18 @@ class Config(_Strict):
         if space == "nasbench101" and s.op_placement is not None:
             raise ValueError(f"supernet.op_placement is a NASBench-201 / DARTS-NDS option, not available for {space}")
         if space != "nasbench101":
-            for key, value, default in (("channel_strategy", s.channel_strategy, "fixed"), ("wsbn", s.wsbn, False),
-                                        ("ofa_kernel", s.ofa_kernel, False)):
+            nb101_only = [("channel_strategy", s.channel_strategy, "fixed")]
+            if space == "nasbench201":
+                nb101_only += [("ofa_kernel", s.ofa_kernel, False), ("wsbn", s.wsbn, False)]
+            for key, value, default in nb101_only:
                 if value != default:
-                    raise ValueError(f"supernet.{key}={value} is not available for {space} (NB101 only)")
+                    raise ValueError(f"supernet.{key}={value} is not available for {space}")
             if self.space.subspace is not None or self.evaluation.per_subspace:
                 raise ValueError("space.subspace / evaluation.per_subspace are NB101 options")
         if space == "darts_nds":
+            if s.wsbn and self.placement() != "node":
+                raise ValueError("supernet.wsbn gives a node's shared op one BN per source; with "
+                                 "supernet.op_placement=edge every op has one source already")
             if s.layers < 3:
                 raise ValueError(f"supernet.layers={s.layers}: a DARTS network needs >= 3 cells (two are reductions)")
             if p.sampler == "encoding":

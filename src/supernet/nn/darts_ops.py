@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from supernet.nn.kernels import OFAKernel
 from supernet.nn.ops import AvgPool3x3, BNSpec
 
 
@@ -85,6 +86,58 @@ def darts_op(name: str, channels: int, stride: int, bn: BNSpec) -> nn.Module:
     if name.startswith("dil_conv_"):
         return nn.Sequential(*_dil_conv(c, c, int(name[-1]), stride, 2, bn))
     raise ValueError(f"no module for DARTS op {name!r}")
+
+
+OFA_FAMILIES = {"sep_conv": (2, 1), "dil_conv": (1, 2)}  # family -> (stacked convs, dilation)
+OFA_SIZES = (3, 5)
+
+
+class OFAConvOp(nn.Module):
+    """``sep_conv_3x3`` and ``sep_conv_5x5`` (or the two ``dil_conv``) as one op whose depthwise kernels
+    are OFA kernels read at 3 or 5 (SPEC 6.6); pointwise convs and BNs are shared like the rest of an
+    OFA layer. ``materialize(k)`` is the plain DARTS op with the kernels this one computes."""
+
+    def __init__(self, family: str, channels: int, stride: int, bn: BNSpec) -> None:
+        super().__init__()
+        self.family, self.stride = family, stride
+        stacks, self.dilation = OFA_FAMILIES[family]
+        self.depthwise = nn.ModuleList(OFAKernel(channels, 1, OFA_SIZES) for _ in range(stacks))
+        self.pointwise = nn.ModuleList(nn.Conv2d(channels, channels, 1, bias=False) for _ in range(stacks))
+        self.bns = nn.ModuleList(bn(channels) for _ in range(stacks))
+
+    def forward(self, x: torch.Tensor, kernel: int) -> torch.Tensor:
+        for i, (dw, pw, norm) in enumerate(zip(self.depthwise, self.pointwise, self.bns, strict=True)):
+            x = F.conv2d(F.relu(x), dw(kernel), None, self.stride if i == 0 else 1, self.dilation * (kernel - 1) // 2,
+                         self.dilation, groups=x.shape[1])
+            x = norm(pw(x))
+        return x
+
+    @torch.no_grad()
+    def materialize(self, kernel: int, bn: BNSpec) -> nn.Sequential:
+        op = darts_op(f"{self.family}_{kernel}x{kernel}", self.pointwise[0].in_channels, self.stride, bn)
+        assert isinstance(op, nn.Sequential)
+        for i, (dw, pw, norm) in enumerate(zip(self.depthwise, self.pointwise, self.bns, strict=True)):
+            op[4 * i + 1].weight.copy_(dw(kernel))  # layout of _dil_conv: ReLU, depthwise, pointwise, BN
+            op[4 * i + 2].load_state_dict(pw.state_dict())
+            op[4 * i + 3].load_state_dict(norm.state_dict())
+        return op
+
+
+class KernelView:
+    """An OFA op read at one kernel size, callable like the op it stands for (not a module: it owns nothing)."""
+
+    def __init__(self, op: OFAConvOp, kernel: int, bn: BNSpec) -> None:
+        self.op, self.kernel, self.bn = op, kernel, bn
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op(x, self.kernel)
+
+    def parameters(self):  # noqa: ANN201 - mirrors nn.Module.parameters
+        return self.op.parameters()
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The state of the equivalent plain DARTS op (so a super-net path can be extracted)."""
+        return self.op.materialize(self.kernel, self.bn).state_dict()
 
 
 class AuxiliaryHead(nn.Module):

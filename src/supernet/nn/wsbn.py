@@ -11,10 +11,12 @@ var 0, a quirk), tracking and evaluation statistics follow the network's ``BNSpe
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from supernet.nn.channels import DynamicBatchNorm, Selection
 from supernet.nn.ops import BNSpec
@@ -39,3 +41,23 @@ class WSBatchNorm(nn.Module):
         if not 0 <= incoming < len(self.bns):
             raise ValueError(f"incoming-set index {incoming} out of range for {len(self.bns)} WSBN slots")
         return self.bns[incoming](x, select)
+
+
+def with_own_batchnorms(op: nn.Module) -> nn.Module:
+    """A twin of ``op`` that shares every weight except its batch norms.
+
+    DARTS-NDS WSBN (SPEC 6.7: one BN per source node): a node's op is shared whatever state it reads,
+    and each source gets such a twin. Modules that own weights (convolutions, OFA kernels) are the
+    very same objects in both, so gradients from every source meet in one weight; ``parameters()``
+    lists a shared weight once.
+    """
+    twin = copy.deepcopy(op)
+    shared: list[str] = []
+    for name, module in op.named_modules():
+        if not name or isinstance(module, _BatchNorm) or any(name.startswith(f"{s}.") for s in shared):
+            continue
+        if next(module.parameters(recurse=False), None) is not None:
+            parent, _, leaf = name.rpartition(".")
+            setattr(twin.get_submodule(parent) if parent else twin, leaf, module)
+            shared.append(name)
+    return twin

@@ -19,8 +19,11 @@ import torch
 from torch import nn
 
 from supernet.nn.darts_ops import (
+    OFA_FAMILIES,
     AuxiliaryHead,
     FactorizedReduce,
+    KernelView,
+    OFAConvOp,
     Preprocess,
     SlicedConv1x1,
     SlicedLinear,
@@ -28,6 +31,7 @@ from supernet.nn.darts_ops import (
 )
 from supernet.nn.droppath import NO_DROPOUT, Dropouts, cell_drop_paths, head_dropout
 from supernet.nn.ops import BNSpec, count_parameters
+from supernet.nn.wsbn import with_own_batchnorms
 from supernet.spaces.darts import INPUTS, NODES, OPS, DartsArch, DartsCell
 
 OpPlacement = Literal["edge", "node"]
@@ -106,12 +110,17 @@ class SearchCell(_Cell):
     """
 
     def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool, bn: BNSpec,
-                 placement: OpPlacement) -> None:
+                 placement: OpPlacement, ofa_kernel: bool = False, wsbn: bool = False) -> None:
         super().__init__(c_pp, c_p, c, reduction, reduction_prev, bn)
-        self.placement = placement
+        if wsbn and placement != "node":
+            raise ValueError("WSBN separates the sources of a node's op; with ops on edges each op has one source")
+        self.placement, self.bn, self.wsbn = placement, bn, wsbn
 
         def op_set(stride: int) -> nn.ModuleDict:
-            return nn.ModuleDict({op: darts_op(op, c, stride, bn) for op in OPS})
+            if not ofa_kernel:
+                return nn.ModuleDict({op: darts_op(op, c, stride, bn) for op in OPS})
+            plain = {op: darts_op(op, c, stride, bn) for op in OPS if op.rsplit("_", 1)[0] not in OFA_FAMILIES}
+            return nn.ModuleDict(plain | {f: OFAConvOp(f, c, stride, bn) for f in OFA_FAMILIES})
 
         self.sets = nn.ModuleDict()
         for pair in range(2 * NODES):
@@ -122,7 +131,13 @@ class SearchCell(_Cell):
                     continue  # both pairs of a node share the node's edges
                 strides = self._strides(node, src)
                 for stride in strides:
-                    self.sets[self._name(pair, src, stride)] = op_set(stride)
+                    ops = op_set(stride)
+                    if not wsbn:
+                        self.sets[self._name(pair, src, stride)] = ops
+                        continue
+                    for state in self._states(node, stride):  # a twin per state it can read, own BNs
+                        twins = {op: with_own_batchnorms(m) for op, m in ops.items()}
+                        self.sets[f"{self._name(pair, src, stride)}_from{state}"] = nn.ModuleDict(twins)
 
     def _strides(self, node: int, src: int | None) -> tuple[int, ...]:
         if not self.reduction:
@@ -131,6 +146,12 @@ class SearchCell(_Cell):
             return (2,) if node == 0 else (2, 1)
         return (2,) if src < INPUTS else (1,)
 
+    def _states(self, node: int, stride: int) -> range:
+        """States a node's pair reads with ops of ``stride``: the cell inputs at stride 2, nodes after."""
+        if stride == 2:
+            return range(INPUTS)
+        return range(INPUTS if self.reduction else 0, INPUTS + node)
+
     def _name(self, pair: int, src: int | None, stride: int) -> str:
         if self.placement == "edge":
             return f"e{src}_{pair // 2}"
@@ -138,9 +159,12 @@ class SearchCell(_Cell):
 
     def module_for(self, pair: int, op: str, source: int) -> nn.Module:
         stride = 2 if self.reduction and source < INPUTS else 1
-        if self.placement == "edge":
-            return self.sets[self._name(pair, source, stride)][op]
-        return self.sets[self._name(pair, None, stride)][op]
+        name = self._name(pair, source if self.placement == "edge" else None, stride)
+        ops = self.sets[f"{name}_from{source}" if self.wsbn else name]
+        if op in ops:
+            return ops[op]
+        family, size = op.rsplit("_", 1)  # an OFA op: sep_conv_5x5 -> the sep_conv op read at 5
+        return KernelView(ops[family], int(size.split("x")[0]), self.bn)  # type: ignore[return-value]
 
     @property
     def width(self) -> int:
@@ -213,12 +237,14 @@ class DartsSuperNet(DartsNetwork):
         path_dropout: float = 0.0,
         global_dropout: float = 0.0,
         generator: torch.Generator | None = None,
+        ofa_kernel: bool = False,
+        wsbn: bool = False,
     ) -> None:
         bn = bn or BNSpec()
         dropout = Dropouts(path_dropout, global_dropout, generator)
 
         def make(c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool) -> _Cell:
-            return SearchCell(c_pp, c_p, c, reduction, reduction_prev, bn, placement)
+            return SearchCell(c_pp, c_p, c, reduction, reduction_prev, bn, placement, ofa_kernel, wsbn)
 
         super().__init__(channels, layers, num_classes, bn, make, dropout)
         self.bn = bn
