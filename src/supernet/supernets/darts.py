@@ -123,21 +123,16 @@ class SearchCell(_Cell):
             return nn.ModuleDict(plain | {f: OFAConvOp(f, c, stride, bn) for f in OFA_FAMILIES})
 
         self.sets = nn.ModuleDict()
-        for pair in range(2 * NODES):
+        # Ops on edges: both pairs of a node share the node's edges, so the even pairs name them.
+        for pair in range(0, 2 * NODES, 2 if placement == "edge" else 1):
             node = pair // 2
-            sources = range(INPUTS + node) if placement == "edge" else (None,)
-            for src in sources:
-                if placement == "edge" and pair % 2:
-                    continue  # both pairs of a node share the node's edges
-                strides = self._strides(node, src)
-                for stride in strides:
-                    ops = op_set(stride)
+            for src in range(INPUTS + node) if placement == "edge" else (None,):
+                for stride in self._strides(node, src):
+                    name, ops = self._name(pair, src, stride), op_set(stride)
                     if not wsbn:
-                        self.sets[self._name(pair, src, stride)] = ops
-                        continue
-                    for state in self._states(node, stride):  # a twin per state it can read, own BNs
-                        twins = {op: with_own_batchnorms(m) for op, m in ops.items()}
-                        self.sets[f"{self._name(pair, src, stride)}_from{state}"] = nn.ModuleDict(twins)
+                        self.sets[name] = ops
+                    for state in self._states(node, stride) if wsbn else ():  # a twin per source, own BNs
+                        self.sets[f"{name}_from{state}"] = nn.ModuleDict({k: with_own_batchnorms(m) for k, m in ops.items()})
 
     def _strides(self, node: int, src: int | None) -> tuple[int, ...]:
         if not self.reduction:
