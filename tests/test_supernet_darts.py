@@ -145,3 +145,12 @@ def test_wsbn_gives_each_source_its_own_batch_norms_over_shared_weights():
     torch.testing.assert_close(twin(x, a), net(x, a))
     with pytest.raises(ValueError, match="one source"):
         DartsSuperNet(4, 3, wsbn=True, placement="edge")
+
+
+def test_a_path_first_seen_in_evaluation_trains_afterwards():
+    net = DartsSuperNet(4, 3)
+    a = DartsSpace().sample(np.random.default_rng(3))  # loose-end concats: the next layers slice their inputs
+    with torch.inference_mode():
+        net.eval()(torch.randn(2, 3, 32, 32), a)
+    net.train()(torch.randn(2, 3, 32, 32), a).sum().backward()  # the cached channel index is a normal tensor
+    assert net.classifier.weight.grad is not None

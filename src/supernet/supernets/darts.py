@@ -67,7 +67,9 @@ class _Cell(nn.Module):
         key = (concat, device)
         if key not in self._cols:
             c = self.channels
-            self._cols[key] = torch.cat([torch.arange((s - INPUTS) * c, (s - INPUTS + 1) * c) for s in concat]).to(device)
+            # Built outside inference mode: an index made while evaluating is later saved for backward.
+            with torch.inference_mode(False):
+                self._cols[key] = torch.cat([torch.arange((s - INPUTS) * c, (s - INPUTS + 1) * c) for s in concat]).to(device)
         return self._cols[key]
 
     def forward(
