@@ -71,11 +71,23 @@ def test_malformed_files_fail_with_the_reason(tmp_path, content, message):
         convert_nds_darts(src, tmp_path / "out.npz")
 
 
-def test_one_genotype_at_two_sizes_is_refused(tmp_path):
+def test_one_genotype_at_another_size_is_left_out_with_a_warning(tmp_path):
     a = DartsSpace().sample(np.random.default_rng(0))
     src = tmp_path / "DARTS.json"
-    src.write_text(json.dumps([record(a, 8, 3, 9.0), record(a, 16, 3, 8.0)]))
-    with pytest.raises(SupernetError, match="would mix two networks"):
+    src.write_text(json.dumps([record(a, 8, 3, 9.0), record(a, 16, 3, 1.0), record(a, 8, 3, 7.0)]))
+    with pytest.warns(UserWarning, match="1 records train a genotype at another width"):
+        gt = convert_nds_darts(src)
+    assert gt.accuracy(str(a)) == pytest.approx(92.0)  # the two runs of the first record's network
+
+
+def test_unrankable_or_mixed_budget_records_are_refused(tmp_path):
+    a, b = (DartsSpace().sample(np.random.default_rng(i)) for i in (1, 2))
+    src = tmp_path / "DARTS.json"
+    src.write_text(json.dumps([record(a, 8, 3, 9.0), record(b, 8, 3, float("nan"))]))  # json writes NaN
+    with pytest.raises(SupernetError, match="record 1: its final test error is nan"):
+        convert_nds_darts(src)
+    src.write_text(json.dumps([record(a, 8, 3, 9.0), record(b, 8, 3, 8.0, epochs=5)]))
+    with pytest.raises(SupernetError, match="record 1 was trained 5 epochs, record 0 3"):
         convert_nds_darts(src)
 
 

@@ -49,6 +49,7 @@ def test_unique_key_ignores_pair_order_but_key_keeps_it():
         (V2_KEY.replace("@2,3,4,5;", "@5,2;"), "increasing"),
         (V2_KEY.replace("@2,3,4,5;", "@1,2;"), "only name node states 2..5"),
         (V2_KEY.replace("|skip_connect~0+dil_conv_3x3~2", ""), "3 nodes"),
+        (V2_KEY.replace("dil_conv_3x3~2", "dil_conv_3x3~\u00b2"), "malformed pair"),  # a digit, not ASCII
         ('{"normal": []}', "needs the keys"),
         ("Genotype(normal=__import__('os').system('true'))", "not a DARTS genotype"),  # parsed, never run
     ],
@@ -68,7 +69,7 @@ def test_sampling_without_a_table_follows_nds():
             assert all(pairs[2 * k] != pairs[2 * k + 1] for k in range(4))  # two distinct inputs per node
             assert cell.concat == loose_ends(cell.inputs)
         assert parse_arch(str(a)) == a
-    assert len(space) == (1 * 3 * 6 * 10 * len(OPS) ** 8) ** 2
+    assert space.num_archs == (2 * 6 * 12 * 20 * len(OPS) ** 8) ** 2  # ordered input pairs: the key keeps the order
 
 
 def test_a_table_space_samples_only_its_keys_and_refuses_encodings():

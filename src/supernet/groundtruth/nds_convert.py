@@ -16,6 +16,8 @@ networks are not the ones built here would be meaningless.
 from __future__ import annotations
 
 import json
+import math
+import warnings
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +42,11 @@ class _Record:
     aux: bool
     params: int
     accuracy: float
+    epochs: int
+
+    @property
+    def size(self) -> tuple[int, int, bool]:
+        return self.width, self.depth, self.aux
 
 
 def _records(data: Any, source: str) -> list[dict[str, Any]]:
@@ -56,9 +63,11 @@ def _record(i: int, r: Any, source: str) -> _Record:
         errors = r["test_ep_top1"]
         if not errors:
             raise ValueError("test_ep_top1 is empty")
+        if not math.isfinite(float(errors[-1])):
+            raise SupernetError(f"its final test error is {errors[-1]}; a table cannot rank it")
         return _Record(
             from_genotype(net["genotype"]), int(net["width"]), int(net["depth"]), bool(net.get("aux", False)),
-            int(r["params"]), 100.0 - float(errors[-1]),
+            int(r["params"]), 100.0 - float(errors[-1]), len(errors),
         )
     except SupernetError as e:
         raise SupernetError(f"{source}: record {i}: {e}") from None
@@ -94,43 +103,49 @@ def convert_nds_darts(src: str | Path, out: str | Path | None = None, *, verify_
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise SupernetError(f"{path} is not valid JSON: {e}") from None
-    keys: list[str] = []
-    first: dict[str, int] = {}
+    first: dict[str, tuple[int, _Record]] = {}  # key -> (row, the record that defines its network)
     acc_sum: list[float] = []
     runs: list[int] = []
-    extras: dict[str, list[Any]] = {name: [] for name in EXTRAS if name != "runs"}
+    other_sizes = 0
     for i, raw in enumerate(_records(data, str(path))):
         r = _record(i, raw, str(path))
         key = str(r.arch)
-        row = first.get(key)
-        if row is None:
-            first[key] = row = len(keys)
-            keys.append(key)
+        if first and r.epochs != (epochs := next(iter(first.values()))[1].epochs):
+            raise SupernetError(
+                f"{path}: record {i} was trained {r.epochs} epochs, record 0 {epochs}: "
+                "final accuracies of different budgets are not one ground truth"
+            )
+        row, defining = first.setdefault(key, (len(first), r))
+        if row == len(acc_sum):
             acc_sum.append(0.0)
             runs.append(0)
-            for name in extras:
-                extras[name].append(getattr(r, name))
-        elif (r.width, r.depth) != (extras["width"][row], extras["depth"][row]):
-            raise SupernetError(
-                f"{path}: record {i} trains {key} at width {r.width}, depth {r.depth}, an earlier record at "
-                f"width {extras['width'][row]}, depth {extras['depth'][row]}; averaging them would mix two networks"
-            )
+        elif r.size != defining.size:  # another network of the same cells: not a repeat of this one
+            other_sizes += 1
+            continue
         acc_sum[row] += r.accuracy
         runs[row] += 1
+    if other_sizes:
+        warnings.warn(
+            f"{path}: {other_sizes} records train a genotype at another width, depth or aux than its first "
+            "record; they were left out (a table row is one network)",
+            stacklevel=2,
+        )
     counts = np.asarray(runs, dtype=np.int32)
+    defining = [r for _, r in first.values()]
     table = ExtendedTable(
-        keys,
+        list(first),
         {COLUMN: np.asarray(acc_sum) / counts},
         {
-            "width": np.asarray(extras["width"], dtype=np.int32),
-            "depth": np.asarray(extras["depth"], dtype=np.int32),
-            "aux": np.asarray(extras["aux"], dtype=np.bool_),
-            "params": np.asarray(extras["params"], dtype=np.int64),
+            "width": np.asarray([r.width for r in defining], dtype=np.int32),
+            "depth": np.asarray([r.depth for r in defining], dtype=np.int32),
+            "aux": np.asarray([r.aux for r in defining], dtype=np.bool_),
+            "params": np.asarray([r.params for r in defining], dtype=np.int64),
             "runs": counts,
         },
     )
     if verify_params > 0:
-        _verify_params(table, np.linspace(0, len(keys) - 1, min(verify_params, len(keys))).astype(int).tolist(), str(path))
+        n = len(first)
+        _verify_params(table, np.linspace(0, n - 1, min(verify_params, n)).astype(int).tolist(), str(path))
     return table.finish(out, str(path))
 
 

@@ -106,7 +106,7 @@ def _cell_from_key(text: str, what: str) -> DartsCell:
             raise SupernetError(f"node {k} {node!r} of the {what} cell must be 'op~i+op~j'")
         for token in tokens:
             op, tilde, src = token.partition("~")
-            if not tilde or not src.isdigit():
+            if not tilde or not (src.isascii() and src.isdigit()):
                 raise SupernetError(f"malformed pair {token!r} in node {k} of the {what} cell; expected 'op~i'")
             ops.append(op)
             inputs.append(int(src))
@@ -188,7 +188,8 @@ def unique_key(arch: DartsArch) -> str:
 
 
 def _encodings_per_cell() -> int:
-    return math.prod(math.comb(INPUTS + k, 2) * len(OPS) ** 2 for k in range(NODES))
+    """Cells ``sample`` can draw: per node an ordered pair of distinct earlier states and two ops."""
+    return math.prod((INPUTS + k) * (INPUTS + k - 1) * len(OPS) ** 2 for k in range(NODES))
 
 
 class DartsSpace:
@@ -248,10 +249,15 @@ class DartsSpace:
 
     def __iter__(self) -> Iterator[DartsArch]:
         if self._candidates is None:
-            raise SupernetError("the full DARTS space (~1e18 architectures) cannot be enumerated; build it from a table")
+            raise SupernetError("the full DARTS space (~1.7e19 architectures) cannot be enumerated; build it from a table")
         return (self._arch(k) for k in self._candidates)
 
+    @property
+    def num_archs(self) -> int:
+        """Architectures ``sample`` can draw (the full space has ~1.7e19: more than ``len`` can return)."""
+        return len(self._candidates) if self._candidates is not None else _encodings_per_cell() ** 2
+
     def __len__(self) -> int:
-        if self._candidates is not None:
-            return len(self._candidates)
-        return _encodings_per_cell() ** 2
+        if self._candidates is None:
+            raise SupernetError(f"the full DARTS space has {self.num_archs:.2e} architectures; see num_archs")
+        return len(self._candidates)
