@@ -1,4 +1,4 @@
-"""Command line: ``supernet train | runs | show | evaluate | arch | convert | keys | factors | sweep | report | search``.
+"""Command line: ``supernet train | runs | show | evaluate | arch | convert | keys | factors | sweep | tune | report | search``.
 
 Every user mistake surfaces as one ``error: ...`` line and exit code 2, never a traceback.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -168,6 +169,35 @@ def search(run_id: str, overrides: tuple[str, ...], samples: int, seed: int | No
                f"{_f(m.get('skdt'))} (params baseline {_f(m.get('params/skdt'))})")
 
 
+def _executor_options(f: Callable) -> Callable:
+    for option in reversed([
+        click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                     help="local: one run after another here; ray: Ray tasks (this process alone writes the store)"),
+        click.option("--ray-address", default=None, help="Ray cluster to join (default: start a local one)"),
+        click.option("--gpus-per-run", type=float, default=0.0, show_default=True, help="Ray resources per run"),
+        click.option("--cpus-per-run", type=float, default=1.0, show_default=True, help="Ray resources per run"),
+    ]):
+        f = option(f)
+    return f
+
+
+def _ray_options(executor: str, address: str | None, cpus_per_run: float, gpus_per_run: float) -> dict:
+    return dict(address=address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run) if executor == "ray" else {}
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise SupernetError(f"--seeds must be comma-separated integers, got '{text}'") from None
+
+
+def _print_plan(items: list) -> None:
+    for k, item in enumerate(items):
+        click.echo(f"{k + 1:>3}/{len(items)}  seed {item.seed:<6} {item.level:<38} "
+                   f"{item.config.protocol.epochs:>5} epochs  {item.config.run_id()}")
+
+
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("recipe", type=click.Path(dir_okay=False))
 @click.argument("overrides", nargs=-1)
@@ -176,11 +206,7 @@ def search(run_id: str, overrides: tuple[str, ...], samples: int, seed: int | No
 @click.option("--name", default=None, help="sweep name in the store (default: RECIPE's stem and the factor, e.g. nb201-lr)")
 @click.option("--dry-run", is_flag=True, help="print the plan and stop")
 @click.option("--no-compute-match", is_flag=True, help="keep the recipe's epochs for low-fidelity factors")
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local: one run after another here; ray: Ray tasks (this process alone writes the store)")
-@click.option("--ray-address", default=None, help="Ray cluster to join (default: start a local one)")
-@click.option("--gpus-per-run", type=float, default=0.0, show_default=True, help="Ray resources per run")
-@click.option("--cpus-per-run", type=float, default=1.0, show_default=True, help="Ray resources per run")
+@_executor_options
 def sweep(recipe: str, overrides: tuple[str, ...], factor_name: str, seeds: str, name: str | None,
           dry_run: bool, no_compute_match: bool, executor: str, ray_address: str | None, gpus_per_run: float,
           cpus_per_run: float) -> None:
@@ -193,14 +219,8 @@ def sweep(recipe: str, overrides: tuple[str, ...], factor_name: str, seeds: str,
     from supernet.factors import get_factor
 
     factor = get_factor(factor_name)
-    try:
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-    except ValueError:
-        raise SupernetError(f"--seeds must be comma-separated integers, got '{seeds}'") from None
-    items = plan_sweep(recipe, factor, seed_list, list(overrides), compute_match=not no_compute_match)
-    for k, item in enumerate(items):
-        click.echo(f"{k + 1:>3}/{len(items)}  seed {item.seed:<6} {item.level:<38} "
-                   f"{item.config.protocol.epochs:>5} epochs  {item.config.run_id()}")
+    items = plan_sweep(recipe, factor, _seeds(seeds), list(overrides), compute_match=not no_compute_match)
+    _print_plan(items)
     if dry_run:
         return
     out = Path(items[0].config.out_dir)
@@ -208,15 +228,50 @@ def sweep(recipe: str, overrides: tuple[str, ...], factor_name: str, seeds: str,
     def started(k: int, item, run_id: str) -> None:  # noqa: ANN001 - SweepItem, kept lazy
         click.echo(f"[{k + 1}/{len(items)}] {factor.name} = {item.level}, seed {item.seed}: {run_id}", err=True)
 
-    ray_options = dict(address=ray_address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run)
     name = name or f"{Path(recipe).stem}-{factor.name}"
-    outcomes = run_sweep(name, factor, items, out / "supernet.db", on_start=started,
-                         executor=executor, **(ray_options if executor == "ray" else {}))
+    outcomes = run_sweep(name, factor, items, out / "supernet.db", on_start=started, executor=executor,
+                         **_ray_options(executor, ray_address, cpus_per_run, gpus_per_run))
     failed = [o for o in outcomes if o.status != "completed"]
     for o in failed:
         click.echo(f"failed: {o.item.level}, seed {o.item.seed} ({o.run_id}): {o.message}", err=True)
     click.echo(f"sweep '{name}': {len(outcomes) - len(failed)}/{len(outcomes)} runs completed; "
                f"supernet report {name} --out-dir {out}")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.argument("overrides", nargs=-1)
+@click.option("--seeds", default="0", show_default=True, help="comma-separated seeds, e.g. 1268,1269,1270")
+@click.option("--factors", default="bn,lr,epochs,weight_decay", show_default=True,
+              help="the factors to tune, in order (the paper's: its four P_ws hyper-parameters)")
+@click.option("--metric", default="final_acc", show_default=True, help="what the kept level maximises (mean over seeds)")
+@click.option("--name", default=None, help="stage sweeps are stored as NAME-<factor> (default: RECIPE's stem + '-tune')")
+@click.option("--write", "write_path", type=click.Path(dir_okay=False), help="write the tuned recipe here")
+@_executor_options
+def tune(recipe: str, overrides: tuple[str, ...], seeds: str, factors: str, metric: str, name: str | None,
+         write_path: str | None, executor: str, ray_address: str | None, gpus_per_run: float, cpus_per_run: float) -> None:
+    """Tune P_ws sequentially: sweep each factor from the best levels so far and keep its best level.
+
+    Re-running the command resumes: finished runs are skipped. `supernet report NAME-<factor>` shows a stage.
+    """
+    from supernet.experiments.tune import tune as run_tuning
+    from supernet.experiments.tune import tuned_overrides, write_recipe
+
+    name = name or f"{Path(recipe).stem}-tune"
+
+    def stage(factor: str, items: list) -> None:
+        click.echo(f"\n== {factor}: {len(items)} runs", err=True)
+        _print_plan(items)
+
+    stages = run_tuning(recipe, _seeds(seeds), list(overrides), name=name, metric=metric, on_stage=stage,
+                        factors=[f.strip() for f in factors.split(",") if f.strip()], executor=executor,
+                        **_ray_options(executor, ray_address, cpus_per_run, gpus_per_run))
+    for s in stages:
+        click.echo(f"{s.factor:<14} {s.chosen.label:<38} {metric} {s.score:.3f}   (supernet report {s.sweep})")
+    click.echo("tuned overrides: " + " ".join(tuned_overrides(stages)))
+    if write_path:
+        write_recipe(recipe, list(overrides), stages, write_path)
+        click.echo(f"wrote {write_path}")
 
 
 @cli.command()
