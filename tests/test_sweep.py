@@ -114,3 +114,23 @@ def test_report_of_an_unknown_sweep_names_the_known_ones(tmp_path):
     with pytest.raises(SupernetError, match="no sweep 'lrr'.*known: lr"):
         store.sweep("lrr")
     assert sweep_rows(store, "lr")[0].status == {"pending": 1}
+
+
+def test_meta_evaluation_correlates_metrics_across_super_nets(tiny_overrides, tmp_path):
+    from supernet.report.meta import PAIRS, meta_evaluation
+
+    out = next(o.split("=", 1)[1] for o in tiny_overrides if o.startswith("out_dir="))
+    cmd = [sys.executable, "-m", "supernet", "sweep", str(RECIPE), "--factor", "op_placement", "--seeds", "0,1",
+           *tiny_overrides]
+    assert subprocess.run(cmd, capture_output=True, text=True, timeout=600).returncode == 0
+    (meta,) = meta_evaluation(ResultStore(Path(out) / "supernet.db"))
+    assert meta.space == "nasbench201" and meta.runs == 4
+    for a, b in PAIRS:
+        rho = meta.spearman(a, b)
+        assert rho is None or -1 <= rho <= 1
+    figure = tmp_path / "meta.png"
+    rep = subprocess.run([sys.executable, "-m", "supernet", "report", "--meta", "--out-dir", out, "--figure",
+                          str(figure)], capture_output=True, text=True, timeout=120)
+    assert rep.returncode == 0, rep.stderr
+    assert "| nasbench201 | 4 |" in rep.stdout and "(paper 0.52)" in rep.stdout
+    assert figure.read_bytes()[:4] == b"\x89PNG"

@@ -278,11 +278,30 @@ def tune(recipe: str, overrides: tuple[str, ...], seeds: str, factors: str, metr
 @click.argument("name", required=False)
 @OUT_DIR
 @click.option("--figure", type=click.Path(dir_okay=False), help="also write the figure (PNG, PDF or SVG)")
-def report(name: str | None, out_dir: str, figure: str | None) -> None:
-    """The table (and figure) of sweep NAME: metrics per level, mean ± std over seeds. No NAME: list sweeps."""
+@click.option("--meta", is_flag=True, help="instead: the paper's meta-evaluation (Fig. 4) over every completed run")
+def report(name: str | None, out_dir: str, figure: str | None, meta: bool) -> None:
+    """The table (and figure) of sweep NAME: metrics per level, mean ± std over seeds. No NAME: list sweeps.
+
+    --meta: per space, Spearman correlations across all completed super-nets between super-net accuracy,
+    s-KdT and the final searched model (how well each predicts the others).
+    """
     from supernet.report.tables import markdown_table, sweep_rows
 
     store = _open_store(out_dir)
+    if meta:
+        from supernet.report.meta import markdown_meta, meta_evaluation, plot_meta
+
+        if name is not None:
+            raise SupernetError("--meta covers every completed run; drop the sweep name")
+        rows = meta_evaluation(store)
+        if not rows:
+            raise SupernetError("no completed run with metrics in this store yet")
+        click.echo("Spearman correlation across completed super-nets (the paper's Fig. 4)\n")
+        click.echo(markdown_meta(rows))
+        if figure:
+            plot_meta(rows, figure)
+            click.echo(f"\nwrote {figure}", err=True)
+        return
     if name is None:
         for sweep_name in store.sweeps():
             click.echo(sweep_name)
