@@ -50,8 +50,10 @@ def test_train_runs_show_evaluate_through_the_cli(tiny_overrides):
     assert again.returncode == 0, again.stderr
     evals = store.evaluations(run_id)
     assert [e["bn"] for e in evals] == ["batch", "batch", "running"]
-    shown = cli("show", run_id, "--out-dir", out)
+    figure = Path(out) / "pool.png"
+    shown = cli("show", run_id, "--out-dir", out, "--figure", str(figure))
     assert "bn=running" in shown.stdout and "params" in shown.stdout
+    assert figure.read_bytes()[:4] == b"\x89PNG" and "wrote" in shown.stderr  # Fig. 6: both BN modes of epoch 2
 
 
 def test_metrics_are_recomputable_from_the_store(tiny_overrides):

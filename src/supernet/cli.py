@@ -71,10 +71,14 @@ def runs(out_dir: str) -> None:
 @cli.command()
 @click.argument("run_id")
 @OUT_DIR
-def show(run_id: str, out_dir: str) -> None:
+@click.option("--figure", type=click.Path(dir_okay=False),
+              help="also plot the pool of the last epoch: super-net accuracy histogram per BN mode (Fig. 6), and vs truth")
+def show(run_id: str, out_dir: str, figure: str | None) -> None:
     """Every evaluation of a run: super-net metrics next to the parameter-count baseline."""
     store = _open_store(out_dir)
     row = store.get_run(run_id)
+    if figure:
+        _pool_figure(store, row.id, figure)
     click.echo(f"run {row.id}  status {row.status}  epochs {row.epochs_done}  dir {row.run_dir}")
     if row.message:
         click.echo(f"message: {row.message}")
@@ -89,6 +93,27 @@ def show(run_id: str, out_dir: str) -> None:
         subs = sorted({k.split("/")[0] for k in m if k.startswith("sub")} | ({"pool"} if "pool/skdt" in m else set()))
         for sub in subs:  # Baseline-v2: per sub-space rankings, their mean (the headline), the union pool
             click.echo(f"  {sub + ' s-KdT':<18} {_f(m.get(sub + '/skdt')):>10} {_f(m.get(sub + '/params/skdt')):>10}")
+
+
+def _pool_figure(store, run_id: str, path: str) -> None:  # noqa: ANN001 - ResultStore, kept lazy
+    import numpy as np
+
+    from supernet.report.figures import plot_pool
+
+    evals = [e for e in store.evaluations(run_id) if e["kind"] != "search"]
+    if not evals:
+        raise SupernetError(f"run {run_id} has no evaluation yet: nothing to plot")
+    last = max(e["epoch"] for e in evals)
+    latest = {}  # the newest evaluation of the last epoch per BN mode
+    for e in evals:
+        if e["epoch"] == last:
+            latest[e["bn"]] = e
+    groups = []
+    for bn, e in sorted(latest.items()):
+        rows = store.arch_results(e["id"])
+        label = f"bn={bn}, s-KdT {_f(e['metrics'].get('skdt'))}"
+        groups.append((label, np.array([r[1] for r in rows]), np.array([r[2] for r in rows])))
+    click.echo(f"wrote {plot_pool(groups, path, title=f'{run_id}, epoch {last}')}", err=True)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})

@@ -1,4 +1,5 @@
-"""A sweep's figure in the paper's style: s-KdT and final searched model per level, mean ± std over seeds.
+"""Figures in the paper's style: a sweep's s-KdT and final searched model per level (mean ± std over
+seeds), and one run's pool (Fig. 6: super-net accuracies per BN mode, and against the ground truth).
 
 matplotlib is imported lazily with the Agg backend, so reports render on headless machines and the
 rest of the package never pays for the import.
@@ -6,7 +7,10 @@ rest of the package never pays for the import.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 from supernet.errors import SupernetError
 from supernet.report.tables import LevelRow
@@ -14,11 +18,45 @@ from supernet.report.tables import LevelRow
 PANELS = (("skdt", "sparse Kendall-Tau"), ("final_acc", "final searched model (%)"))
 
 
-def plot_sweep(rows: list[LevelRow], path: str | Path, title: str = "") -> Path:
+def _pyplot():  # noqa: ANN202 - matplotlib stays a lazy, headless import
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_pool(evaluations: Sequence[tuple[str, np.ndarray, np.ndarray]], path: str | Path, title: str = "") -> Path:
+    """``(label, super-net accuracies, ground truth)`` per evaluation of one pool: a histogram of the
+    super-net accuracies (with tracked running statistics many sit near chance, Fig. 6) and a scatter
+    against the ground truth."""
+    if not evaluations:
+        raise SupernetError("no evaluation to plot")
+    plt = _pyplot()
+    path = Path(path)
+    fig, (hist, scatter) = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
+    bins = np.linspace(0, 100, 41)
+    for label, ws, gt in evaluations:
+        hist.hist(ws, bins=bins, alpha=0.55, label=label)
+        scatter.scatter(gt, ws, s=10, alpha=0.7, label=label)
+    hist.set_xlabel("super-net accuracy (%)")
+    hist.set_ylabel("architectures")
+    scatter.set_xlabel("ground-truth accuracy (%)")
+    scatter.set_ylabel("super-net accuracy (%)")
+    for ax in (hist, scatter):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    if title:
+        fig.suptitle(title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_sweep(rows: list[LevelRow], path: str | Path, title: str = "") -> Path:
+    plt = _pyplot()
 
     if not any(r.completed for r in rows):
         raise SupernetError("no completed run in this sweep yet: nothing to plot")
