@@ -17,4 +17,8 @@ fi
 export PYTHONPATH="$PWD/src:${PYTHONPATH:-}"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv || true
 data="${SUPERNET_DATA:-.device/cifar10-jpeg.tar.gz}"
-exec python3 bench/gpu.py --data "$data" data.cache_dir=/tmp/supernet-cache "$@"
+python3 bench/gpu.py --data "$data" data.cache_dir=/tmp/supernet-cache "$@"
+# DARTS-NDS on the card (no ground truth needed): step time of super-net path vs stand-alone network, and
+# that a path still computes its extracted network with bf16 and channels-last (cuDNN dilated depthwise convs).
+cd bench && python3 ws_overhead.py --space darts_nds --device cuda --precision bf16 --channels 16 --layers 8 \
+    --batch 128 --archs 5 --repeats 5

@@ -45,6 +45,7 @@ def test_profile_step_compares_both_pool_kernels():
 @pytest.mark.parametrize("space", ["nasbench201", "darts_nds"])
 def test_ws_overhead_times_each_space(space):
     res = bench("ws_overhead.py", "--space", space, "--archs", "2", "--repeats", "1", "--channels", "4",
-                "--layers", "3", "--batch", "4")
+                "--layers", "3", "--batch", "4", "--precision", "bf16")
     assert res.returncode == 0, res.stderr
-    assert f"{space} C=4 N=3 batch 4, 2 archs: median ratio" in res.stdout
+    assert f"{space} C=4 N=3 batch 4, 2 archs: median ratio" in res.stdout and "bf16" in res.stdout
+    assert ("path vs extracted network" in res.stdout) == (space == "darts_nds")
