@@ -103,3 +103,16 @@ def test_cli_converts_and_a_non_nds_table_is_named(tmp_path):
 
     with pytest.raises(SupernetError, match="is not a DARTS-NDS table"):
         load_nds_details(gt_path(None, "nb201"))
+
+
+def test_arch_cli_looks_architectures_up_in_a_converted_table(tmp_path):
+    src = tmp_path / "DARTS.json"
+    archs = write_nds(src, 5)
+    out = tmp_path / "nds.npz"
+    convert_nds_darts(src, out)
+    res = subprocess.run([sys.executable, "-m", "supernet", "arch", "darts_nds", "--json", "--ground-truth", str(out),
+                          json.dumps(archs[0].genotype())], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    row = json.loads(res.stdout)
+    assert row["key"] == str(archs[0]) and row["cifar10/test"] == pytest.approx(95.0) and row["rank"] == 4
+    assert row["nds_params"] == darts_param_count(archs[0], row["nds_width"], row["nds_depth"], 10, False)

@@ -14,11 +14,11 @@ from supernet.errors import SupernetError
 from supernet.groundtruth.table import GroundTruth
 
 
-def _nasbench201(texts: list[str]) -> list[dict[str, Any]]:
+def _nasbench201(texts: list[str], table: str | None) -> list[dict[str, Any]]:
     from supernet.spaces.nasbench201 import NB201Space
     from supernet.supernets.nasbench201 import nb201_param_count
 
-    space, gt = NB201Space(), GroundTruth.load(gt_path(None, "nb201"))
+    space, gt = NB201Space(), GroundTruth.load(gt_path(table, "nb201"))
     rows = []
     for text in texts:
         a = space.parse(text)
@@ -35,12 +35,13 @@ def _nasbench201(texts: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
-def _nasbench101(texts: list[str]) -> list[dict[str, Any]]:
+def _nasbench101(texts: list[str], table: str | None) -> list[dict[str, Any]]:
     from supernet.spaces.nasbench101 import NB101Space
     from supernet.supernets.nasbench101 import nb101_param_count
 
     space = NB101Space()
-    tables = [GroundTruth.load(gt_path(None, name)) for name in ("nb101-records30", "nb101-val500")]
+    names = [table] if table else ["nb101-records30", "nb101-val500"]
+    tables = [GroundTruth.load(gt_path(name, "")) for name in names]
     rows = []
     for text in texts:
         cell = space.parse(text)
@@ -60,21 +61,30 @@ def _nasbench101(texts: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
-def _darts_nds(texts: list[str]) -> list[dict[str, Any]]:
+def _darts_nds(texts: list[str], table: str | None) -> list[dict[str, Any]]:
+    from supernet.groundtruth.nds_convert import load_nds_details
     from supernet.spaces.darts import DartsSpace
     from supernet.supernets.darts import darts_param_count
 
     space = DartsSpace()
+    gt = GroundTruth.load(gt_path(table, "")) if table else None  # NDS ground truth is not shipped
+    details = load_nds_details(gt_path(table, "")) if table else None
+    rows_of = {k: i for i, k in enumerate(details.keys.tolist())} if details is not None else {}
     rows = []
-    for text in texts:  # NDS ground truth is not shipped: `supernet show` a run for its pool's accuracies
+    for text in texts:
         a = space.parse(text)
-        rows.append({
-            "key": space.key(a),
+        key = space.key(a)
+        row: dict[str, Any] = {
+            "key": key,
             "params_c16_l8": darts_param_count(a, 16, 8),  # the authors' super-net size
             "params_c36_l20": darts_param_count(a, 36, 20),  # DARTS' CIFAR-10 evaluation network
-            "unique_key": space.unique_key(a),
-            "genotype": json.dumps(a.genotype()),
-        })
+        }
+        if gt is not None and details is not None and key in rows_of:
+            r = rows_of[key]
+            row.update(nds_width=int(details.width[r]), nds_depth=int(details.depth[r]),
+                       nds_params=int(details.params[r]), rank=gt.rank(key), **_truth(gt, key))
+        row.update(unique_key=space.unique_key(a), genotype=json.dumps(a.genotype()))
+        rows.append(row)
     return rows
 
 
@@ -86,16 +96,18 @@ def _truth(gt: GroundTruth, key: str) -> dict[str, float]:
     return out
 
 
-SPACES: dict[str, Callable[[list[str]], list[dict[str, Any]]]] = {
+SPACES: dict[str, Callable[[list[str], str | None], list[dict[str, Any]]]] = {
     "nasbench201": _nasbench201,
     "nasbench101": _nasbench101,
     "darts_nds": _darts_nds,
 }
 
 
-def describe(space: str, texts: list[str]) -> list[dict[str, Any]]:
+def describe(space: str, texts: list[str], table: str | None = None) -> list[dict[str, Any]]:
+    """``table``: a converted ground-truth table to look the architectures up in (darts_nds has no
+    shipped one; for the others it replaces the shipped tables)."""
     if space not in SPACES:
         raise SupernetError(f"unknown space '{space}'; available: {', '.join(SPACES)}")
     if not texts:
         raise SupernetError("no architecture given (pass architectures, or '-' to read them from stdin)")
-    return SPACES[space](texts)
+    return SPACES[space](texts, table)

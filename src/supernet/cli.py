@@ -360,12 +360,13 @@ def factors(space: str | None) -> None:
 @click.argument("space")
 @click.argument("archs", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
-def arch(space: str, archs: tuple[str, ...], as_json: bool) -> None:
+@click.option("--ground-truth", "table", help="a converted table (.npz) to look them up in (darts_nds: the only source)")
+def arch(space: str, archs: tuple[str, ...], as_json: bool, table: str | None) -> None:
     """Describe architectures: key, unique key, parameters, ground truth. ARCH '-' reads stdin."""
     from supernet.archinfo import describe
 
     texts = [line.strip() for a in archs for line in (sys.stdin if a == "-" else [a]) if line.strip()]
-    rows = describe(space, texts)
+    rows = describe(space, texts, table)
     if as_json:
         for r in rows:
             click.echo(json.dumps(r))
