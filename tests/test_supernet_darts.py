@@ -154,3 +154,13 @@ def test_a_path_first_seen_in_evaluation_trains_afterwards():
         net.eval()(torch.randn(2, 3, 32, 32), a)
     net.train()(torch.randn(2, 3, 32, 32), a).sum().backward()  # the cached channel index is a normal tensor
     assert net.classifier.weight.grad is not None
+
+
+def test_supernet_pools_are_normalised_as_the_authors_do_but_benchmark_networks_are_not():
+    cell = DartsSuperNet(4, 3).cells[0]
+    pool = cell.module_for(0, "max_pool_3x3", 0)
+    assert isinstance(pool, torch.nn.Sequential) and isinstance(pool[1], torch.nn.BatchNorm2d) and not pool[1].affine
+    a = parse_arch(DARTS_V2)  # max pools in its reduction cell
+    plain, normalised = DartsStandalone(a, 4, 3), DartsStandalone(a, 4, 3, pool_bn=True)
+    assert not any(isinstance(m, torch.nn.Sequential) and isinstance(m[0], torch.nn.MaxPool2d) for m in plain.modules())
+    assert _numel(plain) == _numel(normalised) == darts_param_count(a, 4, 3)  # the BN has no parameters

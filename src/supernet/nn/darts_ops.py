@@ -71,9 +71,17 @@ def _dil_conv(c_in: int, c_out: int, kernel: int, stride: int, dilation: int, bn
     ]
 
 
-def darts_op(name: str, channels: int, stride: int, bn: BNSpec) -> nn.Module:
-    """One DARTS op, C -> C; ``stride`` 2 on reduction-cell edges from the cell inputs."""
+def darts_op(name: str, channels: int, stride: int, bn: BNSpec, pool_bn: bool = False) -> nn.Module:
+    """One DARTS op, C -> C; ``stride`` 2 on reduction-cell edges from the cell inputs.
+
+    ``pool_bn``: follow a pooling op with a BN without affine parameters, as DARTS' search network and
+    the authors' super-net ops do: a pooled state keeps the scale of its input while every conv op
+    ends in a BN, and without it the super-net's shared next layers see scales that swing with the
+    sampled path (bench/RESULTS.md: training diverged at CPU scale).
+    """
     c = channels
+    if "pool" in name and pool_bn:
+        return nn.Sequential(darts_op(name, c, stride, bn), BNSpec(affine=False, track=bn.track)(c))
     if name == "max_pool_3x3":
         return nn.MaxPool2d(3, stride, padding=1)
     if name == "avg_pool_3x3":

@@ -88,11 +88,12 @@ class _Cell(nn.Module):
 class InferCell(_Cell):
     """Stand-alone cell: the eight ops of its genotype, output exactly ``len(concat) * C`` wide."""
 
-    def __init__(self, cell: DartsCell, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool, bn: BNSpec) -> None:
+    def __init__(self, cell: DartsCell, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool, bn: BNSpec,
+                 pool_bn: bool = False) -> None:
         super().__init__(c_pp, c_p, c, reduction, reduction_prev, bn)
         self.concat = cell.concat
         self.ops = nn.ModuleList(
-            darts_op(op, c, 2 if reduction and src < INPUTS else 1, bn) for op, src in cell.pairs()
+            darts_op(op, c, 2 if reduction and src < INPUTS else 1, bn, pool_bn) for op, src in cell.pairs()
         )
 
     def module_for(self, pair: int, op: str, source: int) -> nn.Module:
@@ -118,10 +119,10 @@ class SearchCell(_Cell):
             raise ValueError("WSBN separates the sources of a node's op; with ops on edges each op has one source")
         self.placement, self.bn, self.wsbn = placement, bn, wsbn
 
-        def op_set(stride: int) -> nn.ModuleDict:
+        def op_set(stride: int) -> nn.ModuleDict:  # pools with their BN, as the authors' super-net ops
             if not ofa_kernel:
-                return nn.ModuleDict({op: darts_op(op, c, stride, bn) for op in OPS})
-            plain = {op: darts_op(op, c, stride, bn) for op in OPS if op.rsplit("_", 1)[0] not in OFA_FAMILIES}
+                return nn.ModuleDict({op: darts_op(op, c, stride, bn, pool_bn=True) for op in OPS})
+            plain = {op: darts_op(op, c, stride, bn, pool_bn=True) for op in OPS if op.rsplit("_", 1)[0] not in OFA_FAMILIES}
             return nn.ModuleDict(plain | {f: OFAConvOp(f, c, stride, bn) for f in OFA_FAMILIES})
 
         self.sets = nn.ModuleDict()
@@ -256,7 +257,8 @@ class DartsSuperNet(DartsNetwork):
         """The stand-alone network of ``arch`` with the weights this super-net trained for it
         (weight inheritance: fine-tune a searched model instead of training it from scratch)."""
         h = self.hparams
-        net = DartsStandalone(arch, h["channels"], h["layers"], h["num_classes"], bn=self.bn).to(self.stem[0].weight.device)
+        net = DartsStandalone(arch, h["channels"], h["layers"], h["num_classes"], bn=self.bn, pool_bn=True)
+        net = net.to(self.stem[0].weight.device)
         net.stem.load_state_dict(self.stem.state_dict())
         cols: list[torch.Tensor | None] = [None, None]  # the stem feeds the first cell twice
         for src, dst in zip(self.cells, net.cells, strict=True):
@@ -275,12 +277,15 @@ class DartsStandalone(DartsNetwork):
 
     def __init__(
         self, arch: DartsArch, channels: int = 16, layers: int = 8, num_classes: int = 10, auxiliary: bool = False,
-        bn: BNSpec | None = None,
+        bn: BNSpec | None = None, pool_bn: bool = False,
     ) -> None:
+        """``pool_bn``: the super-net's variant (a BN without parameters after each pool; see
+        ``darts_op``), which ``DartsSuperNet.extract`` builds; NDS and DARTS trained networks without."""
         bn = bn or BNSpec()
 
         def make(c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool) -> _Cell:
-            return InferCell(arch.reduce if reduction else arch.normal, c_pp, c_p, c, reduction, reduction_prev, bn)
+            cell = arch.reduce if reduction else arch.normal
+            return InferCell(cell, c_pp, c_p, c, reduction, reduction_prev, bn, pool_bn)
 
         super().__init__(channels, layers, num_classes, bn, make, auxiliary=auxiliary)
         self.arch = arch
