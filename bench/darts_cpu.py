@@ -41,6 +41,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--archs", type=int, default=20, help="fixed pool of NDS-distributed architectures")
     ap.add_argument("--eval-images", type=int, default=2560)
+    ap.add_argument("--no-pool-bn", action="store_true", help="pools without their BN (ops exactly the stand-alone's)")
     ap.add_argument("overrides", nargs="*", help="extra key=value config overrides (data.*, protocol.*)")
     args = ap.parse_args()
     cfg = load_config(RECIPE, [
@@ -51,16 +52,18 @@ def main() -> None:
     torch.manual_seed(cfg.seed)
     data = load_data(cfg, CPU)
     space = DartsSpace()
-    pool = [space.sample(np.random.default_rng([cfg.seed, 1])) for _ in range(args.archs)]
+    rng = np.random.default_rng([cfg.seed, 1])
+    pool = [space.sample(rng) for _ in range(args.archs)]
     model = DartsSuperNet(args.channels, args.layers, bn=BNSpec(cfg.supernet.bn_affine, cfg.supernet.bn_track_stats),
-                          generator=torch.Generator())
+                          generator=torch.Generator(), pool_bn=not args.no_pool_bn)
     trainer = Trainer(model, make_sampler(space, "uniform"), cfg.protocol, cfg.seed, CPU)
 
     def pool_accuracy() -> np.ndarray:
         return supernet_accuracies(model, pool, data.eval_batches, "batch")
 
     acc = pool_accuracy()
-    print(f"C={args.channels}, {args.layers} cells, batch {args.batch}, lr {args.lr}, {len(data.train)} steps per epoch, "
+    print(f"C={args.channels}, {args.layers} cells, pool BN {not args.no_pool_bn}, batch {args.batch}, lr {args.lr}, "
+          f"{len(data.train)} steps per epoch, "
           f"pool of {args.archs} on {sum(len(y) for _, y in data.eval_batches)} test images")
     print(f"epoch  0: pool accuracy {acc.mean():5.1f} % (min {acc.min():.1f}, max {acc.max():.1f}) before training")
     for epoch in range(args.epochs):

@@ -162,5 +162,9 @@ def test_supernet_pools_are_normalised_as_the_authors_do_but_benchmark_networks_
     assert isinstance(pool, torch.nn.Sequential) and isinstance(pool[1], torch.nn.BatchNorm2d) and not pool[1].affine
     a = parse_arch(DARTS_V2)  # max pools in its reduction cell
     plain, normalised = DartsStandalone(a, 4, 3), DartsStandalone(a, 4, 3, pool_bn=True)
+    bare = DartsSuperNet(4, 3, pool_bn=False).eval()  # ops exactly the benchmark network's
+    assert not isinstance(bare.cells[0].module_for(0, "max_pool_3x3", 0), torch.nn.Sequential)
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(bare(x, a), bare.extract(a).eval()(x))
     assert not any(isinstance(m, torch.nn.Sequential) and isinstance(m[0], torch.nn.MaxPool2d) for m in plain.modules())
     assert _numel(plain) == _numel(normalised) == darts_param_count(a, 4, 3)  # the BN has no parameters

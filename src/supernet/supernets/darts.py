@@ -113,16 +113,16 @@ class SearchCell(_Cell):
     """
 
     def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool, bn: BNSpec,
-                 placement: OpPlacement, ofa_kernel: bool = False, wsbn: bool = False) -> None:
+                 placement: OpPlacement, ofa_kernel: bool = False, wsbn: bool = False, pool_bn: bool = True) -> None:
         super().__init__(c_pp, c_p, c, reduction, reduction_prev, bn)
         if wsbn and placement != "node":
             raise ValueError("WSBN separates the sources of a node's op; with ops on edges each op has one source")
         self.placement, self.bn, self.wsbn = placement, bn, wsbn
 
-        def op_set(stride: int) -> nn.ModuleDict:  # pools with their BN, as the authors' super-net ops
+        def op_set(stride: int) -> nn.ModuleDict:
             if not ofa_kernel:
-                return nn.ModuleDict({op: darts_op(op, c, stride, bn, pool_bn=True) for op in OPS})
-            plain = {op: darts_op(op, c, stride, bn, pool_bn=True) for op in OPS if op.rsplit("_", 1)[0] not in OFA_FAMILIES}
+                return nn.ModuleDict({op: darts_op(op, c, stride, bn, pool_bn) for op in OPS})
+            plain = {op: darts_op(op, c, stride, bn, pool_bn) for op in OPS if op.rsplit("_", 1)[0] not in OFA_FAMILIES}
             return nn.ModuleDict(plain | {f: OFAConvOp(f, c, stride, bn) for f in OFA_FAMILIES})
 
         self.sets = nn.ModuleDict()
@@ -237,15 +237,18 @@ class DartsSuperNet(DartsNetwork):
         generator: torch.Generator | None = None,
         ofa_kernel: bool = False,
         wsbn: bool = False,
+        pool_bn: bool = True,
     ) -> None:
+        """``pool_bn``: a parameter-free BN after each pooling op, as the authors' super-net ops have
+        (see ``darts_op``); False keeps the ops exactly the stand-alone network's."""
         bn = bn or BNSpec()
         dropout = Dropouts(path_dropout, global_dropout, generator)
 
         def make(c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool) -> _Cell:
-            return SearchCell(c_pp, c_p, c, reduction, reduction_prev, bn, placement, ofa_kernel, wsbn)
+            return SearchCell(c_pp, c_p, c, reduction, reduction_prev, bn, placement, ofa_kernel, wsbn, pool_bn)
 
         super().__init__(channels, layers, num_classes, bn, make, dropout)
-        self.bn = bn
+        self.bn, self.pool_bn = bn, pool_bn
         self.generator = generator  # reseeded per epoch by the trainer: dropout masks resume exactly
         self.hparams = dict(channels=channels, layers=layers, num_classes=num_classes)
 
@@ -257,7 +260,7 @@ class DartsSuperNet(DartsNetwork):
         """The stand-alone network of ``arch`` with the weights this super-net trained for it
         (weight inheritance: fine-tune a searched model instead of training it from scratch)."""
         h = self.hparams
-        net = DartsStandalone(arch, h["channels"], h["layers"], h["num_classes"], bn=self.bn, pool_bn=True)
+        net = DartsStandalone(arch, h["channels"], h["layers"], h["num_classes"], bn=self.bn, pool_bn=self.pool_bn)
         net = net.to(self.stem[0].weight.device)
         net.stem.load_state_dict(self.stem.state_dict())
         cols: list[torch.Tensor | None] = [None, None]  # the stem feeds the first cell twice
