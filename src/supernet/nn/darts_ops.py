@@ -77,7 +77,7 @@ def darts_op(name: str, channels: int, stride: int, bn: BNSpec, pool_bn: bool = 
     ``pool_bn``: follow a pooling op with a BN without affine parameters, as DARTS' search network and
     the authors' super-net ops do: a pooled state keeps the scale of its input while every conv op
     ends in a BN, and without it the super-net's shared next layers see scales that swing with the
-    sampled path (bench/RESULTS.md: training diverged at CPU scale).
+    sampled path (bench/RESULTS.md: at CPU scale it learns faster with it, and lr 0.05 was unstable without).
     """
     c = channels
     if "pool" in name and pool_bn:
