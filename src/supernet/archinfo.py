@@ -67,8 +67,9 @@ def _darts_nds(texts: list[str], table: str | None) -> list[dict[str, Any]]:
     from supernet.supernets.darts import darts_param_count
 
     space = DartsSpace()
-    gt = GroundTruth.load(gt_path(table, "")) if table else None  # NDS ground truth is not shipped
-    details = load_nds_details(gt_path(table, "")) if table else None
+    path = gt_path(table, "") if table else None  # NDS ground truth is not shipped
+    gt = GroundTruth.load(path) if path else None
+    details = load_nds_details(path) if path else None
     rows_of = {k: i for i, k in enumerate(details.keys.tolist())} if details is not None else {}
     rows = []
     for text in texts:
@@ -79,7 +80,8 @@ def _darts_nds(texts: list[str], table: str | None) -> list[dict[str, Any]]:
             "params_c16_l8": darts_param_count(a, 16, 8),  # the authors' super-net size
             "params_c36_l20": darts_param_count(a, 36, 20),  # DARTS' CIFAR-10 evaluation network
         }
-        if gt is not None and details is not None and key in rows_of:
+        if key in rows_of:
+            assert gt is not None and details is not None
             r = rows_of[key]
             row.update(nds_width=int(details.width[r]), nds_depth=int(details.depth[r]),
                        nds_params=int(details.params[r]), rank=gt.rank(key), **_truth(gt, key))

@@ -67,10 +67,9 @@ def tune(
         raise SupernetError(f"unknown metric '{metric}'; choose from {', '.join(METRICS)}")
     if len(set(factors)) != len(factors) or not factors:
         raise SupernetError(f"factors must be a non-empty list without repeats, got {list(factors)}")
-    chosen: list[str] = []
-    stages = []
+    stages: list[TuneStage] = []
     for factor in (get_factor(f) for f in factors):
-        items = plan_sweep(recipe, factor, seeds, [*overrides, *chosen])
+        items = plan_sweep(recipe, factor, seeds, [*overrides, *tuned_overrides(stages)])
         if on_stage is not None:
             on_stage(factor.name, items)
         store_path = Path(items[0].config.out_dir) / "supernet.db"
@@ -78,7 +77,6 @@ def tune(
         run_sweep(sweep, factor, items, store_path, executor=executor, **executor_options)
         rows = sweep_rows(ResultStore(store_path), sweep)
         level, score = choose_level(rows, factor.levels_for(items[0].config.space.name), metric, len(seeds))
-        chosen.extend(level.overrides)
         stages.append(TuneStage(factor.name, sweep, rows, level, score))
     return stages
 

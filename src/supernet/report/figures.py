@@ -18,7 +18,7 @@ from supernet.report.tables import LevelRow
 PANELS = (("skdt", "sparse Kendall-Tau"), ("final_acc", "final searched model (%)"))
 
 
-def _pyplot():  # noqa: ANN202 - matplotlib stays a lazy, headless import
+def pyplot():  # noqa: ANN202 - matplotlib stays a lazy, headless import
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,14 +27,23 @@ def _pyplot():  # noqa: ANN202 - matplotlib stays a lazy, headless import
     return plt
 
 
+def save_figure(fig, path: str | Path, title: str = "") -> Path:  # noqa: ANN001 - a matplotlib Figure
+    path = Path(path)
+    if title:
+        fig.suptitle(title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    pyplot().close(fig)
+    return path
+
+
 def plot_pool(evaluations: Sequence[tuple[str, np.ndarray, np.ndarray]], path: str | Path, title: str = "") -> Path:
     """``(label, super-net accuracies, ground truth)`` per evaluation of one pool: a histogram of the
     super-net accuracies (with tracked running statistics many sit near chance, Fig. 6) and a scatter
     against the ground truth."""
     if not evaluations:
         raise SupernetError("no evaluation to plot")
-    plt = _pyplot()
-    path = Path(path)
+    plt = pyplot()
     fig, (hist, scatter) = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
     bins = np.linspace(0, 100, 41)
     for label, ws, gt in evaluations:
@@ -47,20 +56,13 @@ def plot_pool(evaluations: Sequence[tuple[str, np.ndarray, np.ndarray]], path: s
     for ax in (hist, scatter):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="best")
-    if title:
-        fig.suptitle(title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, title)
 
 
 def plot_sweep(rows: list[LevelRow], path: str | Path, title: str = "") -> Path:
-    plt = _pyplot()
-
+    plt = pyplot()
     if not any(r.completed for r in rows):
         raise SupernetError("no completed run in this sweep yet: nothing to plot")
-    path = Path(path)
     fig, axes = plt.subplots(1, len(PANELS), figsize=(4.5 * len(PANELS), 3.4), constrained_layout=True)
     x = range(len(rows))
     for ax, (metric, label) in zip(axes, PANELS, strict=True):
@@ -75,9 +77,4 @@ def plot_sweep(rows: list[LevelRow], path: str | Path, title: str = "") -> Path:
         ax.set_xticks(list(x), [r.level for r in rows], rotation=20, ha="right", fontsize=8)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, title)

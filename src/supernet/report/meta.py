@@ -72,12 +72,9 @@ def markdown_meta(rows: list[SpaceMeta]) -> str:
 
 
 def plot_meta(rows: list[SpaceMeta], path: str) -> None:
-    import matplotlib
+    from supernet.report.figures import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(PAIRS), figsize=(4.2 * len(PAIRS), 3.4), constrained_layout=True)
+    fig, axes = pyplot().subplots(1, len(PAIRS), figsize=(4.2 * len(PAIRS), 3.4), constrained_layout=True)
     for ax, (a, b) in zip(axes, PAIRS, strict=True):
         for m in rows:
             x, y = m.points(a, b)
@@ -87,5 +84,4 @@ def plot_meta(rows: list[SpaceMeta], path: str) -> None:
         ax.set_ylabel(TITLES[b])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)

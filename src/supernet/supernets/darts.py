@@ -136,6 +136,13 @@ class SearchCell(_Cell):
                         self.sets[name] = ops
                     for state in self._states(node, stride) if wsbn else ():  # a twin per source, own BNs
                         self.sets[f"{name}_from{state}"] = nn.ModuleDict({k: with_own_batchnorms(m) for k, m in ops.items()})
+        # (pair, source state) -> its op set, resolved once here rather than on every forward.
+        self._lookup: dict[tuple[int, int], nn.ModuleDict] = {}
+        for pair in range(2 * NODES):
+            for source in range(INPUTS + pair // 2):
+                stride = 2 if reduction and source < INPUTS else 1
+                name = self._name(pair, source if placement == "edge" else None, stride)
+                self._lookup[pair, source] = self.sets[f"{name}_from{source}" if wsbn else name]
 
     def _strides(self, node: int, src: int | None) -> tuple[int, ...]:
         if not self.reduction:
@@ -156,9 +163,7 @@ class SearchCell(_Cell):
         return f"p{pair}_s{stride}"
 
     def module_for(self, pair: int, op: str, source: int) -> nn.Module:
-        stride = 2 if self.reduction and source < INPUTS else 1
-        name = self._name(pair, source if self.placement == "edge" else None, stride)
-        ops = self.sets[f"{name}_from{source}" if self.wsbn else name]
+        ops = self._lookup[pair, source]
         if op in ops:
             return ops[op]
         family, size = op.rsplit("_", 1)  # an OFA op: sep_conv_5x5 -> the sep_conv op read at 5
