@@ -48,8 +48,10 @@ def test_bad_value_names_the_allowed_ones():
 def test_run_id_is_stable_and_ignores_evaluation_only_settings():
     a = build_config({}, ["seed=1", "supernet.bn_track_stats=true"])
     assert a.run_id() == build_config(
-        {}, ["seed=1", "supernet.bn_track_stats=true", "evaluation.bn=running", "progress=false"]
+        {}, ["seed=1", "supernet.bn_track_stats=true", "evaluation.max_images=512", "progress=false"]
     ).run_id()
+    # The headline BN mode is a level of the bn factor: it must not share the recipe's run and metrics.
+    assert a.run_id() != build_config({}, ["seed=1", "supernet.bn_track_stats=true", "evaluation.bn=running"]).run_id()
     assert a.run_id() != build_config({}, ["seed=2", "supernet.bn_track_stats=true"]).run_id()
     assert a.run_id() != build_config({}, ["seed=1", "supernet.bn_track_stats=true", "protocol.lr=0.1"]).run_id()
 

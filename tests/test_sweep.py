@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from supernet.errors import SupernetError
@@ -68,6 +69,16 @@ def test_sweep_and_report_through_the_cli(tiny_overrides, tmp_path):
     lines = [ln for ln in rep.stdout.splitlines() if ln.startswith("| node") or ln.startswith("| edge")]
     assert len(lines) == 2 and all("| 2/2 |" in ln and " ± " in ln for ln in lines)
     assert figure.read_bytes()[:4] == b"\x89PNG"
+
+    effects = subprocess.run([sys.executable, "-m", "supernet", "report", "--factors", "--out-dir", out],
+                             capture_output=True, text=True, timeout=120)
+    assert effects.returncode == 0, effects.stderr
+    (line,) = [ln for ln in effects.stdout.splitlines() if "(nb201-op_placement)" in ln]
+    assert "| nasbench201 | f_ws implementation | op_placement (nb201-op_placement) | node |" in line
+    assert "| edge | " in line and " ± " in line
+    both = subprocess.run([sys.executable, "-m", "supernet", "report", "nb201-op_placement", "--factors",
+                           "--out-dir", out], capture_output=True, text=True, timeout=120)
+    assert both.returncode == 2 and "give one of" in both.stderr
 
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)  # finished runs are skipped
     assert again.returncode == 0 and "4/4 runs completed" in again.stdout and "[1/4]" not in again.stderr
@@ -134,3 +145,52 @@ def test_meta_evaluation_correlates_metrics_across_super_nets(tiny_overrides, tm
     assert rep.returncode == 0, rep.stderr
     assert "| nasbench201 | 4 |" in rep.stdout and "(paper 0.52)" in rep.stdout
     assert figure.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plan_marks_the_level_that_is_the_recipe_itself():
+    lr = plan_sweep(RECIPE, get_factor("lr"), [1, 2], ["protocol.epochs=3"])
+    assert [(i.seed, i.level) for i in lr if i.baseline] == [(1, "0.025"), (2, "0.025")]
+    channels = plan_sweep(RECIPE, get_factor("channels"), [0], ["protocol.epochs=10"])  # compute-matched
+    assert [i.level for i in channels if i.baseline] == ["16"]
+    # The recipe tracks running statistics but evaluates with batch statistics: no level is the recipe.
+    assert not any(i.baseline for i in plan_sweep(RECIPE, get_factor("bn"), [0]))
+
+
+def _completed_run(store: ResultStore, run_id: str, space: str, final_acc: float) -> None:
+    store.upsert_run(run_id, name="t", space=space, seed=0, config={}, run_dir="/nowhere")
+    store.add_evaluation(run_id, epoch=1, bn="batch", split="test", n_images=1, batch_size=1, settings={},
+                         seconds=0.0, archs=[], metrics={"final_acc": final_acc})
+    store.set_status(run_id, "completed")
+
+
+def test_factor_effects_are_level_means_minus_the_baseline_mean(tmp_path):
+    from supernet.report.effects import factor_effects, markdown_effects, plot_effects
+
+    store = ResultStore(tmp_path / "supernet.db")
+    finals = {("0.01", 0): 90.0, ("0.01", 1): 92.0, ("0.025", 0): 93.0, ("0.025", 1): 93.5, ("0.05", 0): 93.5}
+    for (level, seed), acc in finals.items():
+        _completed_run(store, f"lr-{level}-{seed}", "nasbench201", acc)
+    store.upsert_run("lr-0.05-1", name="t", space="nasbench201", seed=1, config={}, run_dir="/nowhere")  # running
+    store.set_sweep("nb201-lr", [("lr", lv, s, f"lr-{lv}-{s}") for lv in ("0.01", "0.025", "0.05") for s in (0, 1)],
+                    baseline="0.025")
+    _completed_run(store, "bn-a", "nasbench201", 80.0)
+    store.set_sweep("nb201-bn", [("bn", "tracked running statistics", 0, "bn-a")])  # no level is the recipe
+    store.set_sweep("nb101-lr", [("lr", "0.025", 0, "never-trained")], baseline="0.025")  # no completed run
+
+    bn, lr = factor_effects(store)  # by factor within the P_ws group; the sweep without a run is left out
+    assert (bn.factor, bn.baseline, bn.levels, bn.best) == ("bn", None, (), None)
+    assert lr.space == "nasbench201" and lr.baseline == "0.025" and lr.baseline_mean == 93.25
+    low, high = lr.levels
+    assert (low.level, low.delta, low.seeds) == ("0.01", -2.25, 2)
+    assert low.stderr == pytest.approx(np.hypot(1.0, 0.25))  # sem of (90, 92) and of (93, 93.5)
+    assert (high.level, high.delta, high.seeds) == ("0.05", 0.25, 1) and np.isnan(high.stderr)
+    assert lr.best == high
+    table = markdown_effects([bn, lr])
+    assert "| lr (nb201-lr) | 0.025 | 93.25 | 0.05 | +0.25 | 0.01: -2.25; 0.05: +0.25 |" in table
+    assert "| bn (nb201-bn) | none recorded | - | - | - | - |" in table
+    assert factor_effects(store, "nasbench101") == []
+    figure = tmp_path / "effects.png"
+    plot_effects([bn, lr], str(figure))
+    assert figure.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(SupernetError, match="nothing to plot"):
+        plot_effects([bn], str(figure))

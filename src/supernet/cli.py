@@ -304,20 +304,31 @@ def tune(recipe: str, overrides: tuple[str, ...], seeds: str, factors: str, metr
 @OUT_DIR
 @click.option("--figure", type=click.Path(dir_okay=False), help="also write the figure (PNG, PDF or SVG)")
 @click.option("--meta", is_flag=True, help="instead: the paper's meta-evaluation (Fig. 4) over every completed run")
-def report(name: str | None, out_dir: str, figure: str | None, meta: bool) -> None:
+@click.option("--factors", "effects", is_flag=True,
+              help="instead: each factor's effect on the final searched model, over every sweep (Fig. 10)")
+@click.option("--space", type=click.Choice(["nasbench201", "nasbench101", "darts_nds"]), help="--factors: one space")
+def report(name: str | None, out_dir: str, figure: str | None, meta: bool, effects: bool, space: str | None) -> None:
     """The table (and figure) of sweep NAME: metrics per level, mean ± std over seeds. No NAME: list sweeps.
 
     --meta: per space, Spearman correlations across all completed super-nets between super-net accuracy,
     s-KdT and the final searched model (how well each predicts the others).
+
+    --factors: per sweep, the final searched model of each level minus that of the baseline level (the
+    recipe itself), and the best level's difference as the factor's effect.
     """
     from supernet.report.tables import markdown_table, sweep_rows
 
+    if (name is not None) + meta + effects > 1:
+        raise SupernetError("give one of: a sweep name, --meta, --factors")
+    if space is not None and not effects:
+        raise SupernetError("--space applies to --factors only")
     store = _open_store(out_dir)
+    if effects:
+        _report_effects(store, space, figure)
+        return
     if meta:
         from supernet.report.meta import markdown_meta, meta_evaluation, plot_meta
 
-        if name is not None:
-            raise SupernetError("--meta covers every completed run; drop the sweep name")
         rows = meta_evaluation(store)
         if not rows:
             raise SupernetError("no completed run with metrics in this store yet")
@@ -338,6 +349,20 @@ def report(name: str | None, out_dir: str, figure: str | None, meta: bool) -> No
         from supernet.report.figures import plot_sweep
 
         click.echo(f"\nwrote {plot_sweep(rows, figure, title=rows[0].factor if name == rows[0].factor else f'{rows[0].factor} ({name})')}", err=True)
+
+
+def _report_effects(store, space: str | None, figure: str | None) -> None:  # noqa: ANN001 - ResultStore, kept lazy
+    from supernet.report.effects import factor_effects, markdown_effects, plot_effects
+
+    rows = factor_effects(store, space)
+    if not rows:
+        raise SupernetError(f"no sweep with a completed run{f' in {space}' if space else ''} in this store yet")
+    click.echo("Effect of each factor on the final searched model (the paper's Fig. 10): mean over completed "
+               "seeds minus the baseline level's, accuracy points ± standard error\n")
+    click.echo(markdown_effects(rows))
+    if figure:
+        plot_effects(rows, figure)
+        click.echo(f"\nwrote {figure}", err=True)
 
 
 @cli.command()

@@ -185,6 +185,10 @@ class Config(_Strict):
         """Deterministic id: re-running the same experiment finds (and resumes) the same run."""
         ident = self.model_dump(exclude={"device", "out_dir", "resume", "progress"})
         ident["evaluation"] = {k: ident["evaluation"][k] for k in RUN_IDENTITY_EVAL_KEYS}
+        if self.evaluation.bn != "batch":
+            # The BN mode of the headline evaluations is a level of the bn factor: that level must not share
+            # the run (and its metrics) of a recipe that differs in nothing else. Default left out: ids stay.
+            ident["evaluation"]["bn"] = self.evaluation.bn
         if self.space.name != "nasbench101":
             ident["supernet"]["op_placement"] = self.placement()
         ident["data"].pop("cache_dir")

@@ -57,7 +57,8 @@ CREATE TABLE IF NOT EXISTS metrics (
 RUN_STATES = ("running", "completed", "failed", "interrupted")
 EXPORTED = ("runs", "epochs", "pool", "evaluations", "arch_results", "metrics")  # one run's rows
 # Columns added after the first schema: (table, column, definition), added to older stores on open.
-ADDED_COLUMNS = (("pool", "grp", "TEXT NOT NULL DEFAULT ''"), ("evaluations", "kind", "TEXT NOT NULL DEFAULT 'train'"))
+ADDED_COLUMNS = (("pool", "grp", "TEXT NOT NULL DEFAULT ''"), ("evaluations", "kind", "TEXT NOT NULL DEFAULT 'train'"),
+                 ("sweep_runs", "baseline", "INTEGER NOT NULL DEFAULT 0"))
 
 
 @dataclass(frozen=True)
@@ -286,12 +287,18 @@ class ResultStore:
         return run_id
 
     # sweeps -----------------------------------------------------------------------------------
-    def set_sweep(self, sweep: str, rows: Sequence[tuple[str, str, int, str]]) -> None:
-        """A sweep's plan, (factor, level, seed, run id) in order; re-planning the same name replaces it."""
+    def set_sweep(self, sweep: str, rows: Sequence[tuple[str, str, int, str]], baseline: str | None = None) -> None:
+        """A sweep's plan, (factor, level, seed, run id) in order; re-planning the same name replaces it.
+
+        ``baseline``: the level whose runs are the recipe itself (the "without" of a factor's effect).
+        """
         with self._tx() as db:
             db.execute("DELETE FROM sweep_runs WHERE sweep=?", (sweep,))
-            db.executemany("INSERT INTO sweep_runs VALUES (?, ?, ?, ?, ?, ?)",
-                           [(sweep, i, *row) for i, row in enumerate(rows)])
+            db.executemany(
+                "INSERT INTO sweep_runs (sweep, position, factor, level, seed, run_id, baseline) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(sweep, i, *row, int(row[1] == baseline)) for i, row in enumerate(rows)],
+            )
 
     def sweep(self, sweep: str) -> list[tuple[str, str, int, str]]:
         rows = self._db.execute(
@@ -301,6 +308,11 @@ class ResultStore:
             known = [r[0] for r in self._db.execute("SELECT DISTINCT sweep FROM sweep_runs ORDER BY sweep")]
             raise SupernetError(f"no sweep '{sweep}' in {self.path}; known: {', '.join(known) or 'none'}")
         return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    def sweep_baseline(self, sweep: str) -> str | None:
+        """The level planned as the recipe itself; None when no level is (or for plans stored before)."""
+        row = self._db.execute("SELECT level FROM sweep_runs WHERE sweep=? AND baseline=1 LIMIT 1", (sweep,)).fetchone()
+        return row[0] if row else None
 
     def sweeps(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT DISTINCT sweep FROM sweep_runs ORDER BY sweep")]

@@ -23,6 +23,7 @@ class SweepItem:
     level: str
     seed: int
     config: Config
+    baseline: bool = False  # this level leaves the recipe unchanged: the "without" of the factor's effect
 
 
 def plan_sweep(
@@ -55,6 +56,7 @@ def plan_sweep(
     extra = {lv.label: _matched_epochs(base, factor, lv.overrides) if compute_match else [] for lv in levels}
     items = []
     for seed in seeds:
+        recipe_id = absolute_paths(load_config(recipe, [*overrides, f"seed={seed}"])).run_id()
         for level in levels:
             try:
                 # Absolute paths now: the run id hashes them, and the stored plan must name the real runs.
@@ -62,7 +64,7 @@ def plan_sweep(
                                                           f"seed={seed}"]))
             except SupernetError as exc:
                 raise SupernetError(f"level '{level.label}' of factor '{factor.name}' is not valid here: {exc}") from None
-            items.append(SweepItem(level.label, seed, cfg))
+            items.append(SweepItem(level.label, seed, cfg, baseline=cfg.run_id() == recipe_id))
     ids = [i.config.run_id() for i in items]
     if len(set(ids)) != len(ids):
         raise SupernetError(f"two levels of factor '{factor.name}' give the same run with these overrides")
@@ -103,7 +105,8 @@ def run_sweep(
     if executor not in ("local", "ray"):
         raise SupernetError(f"unknown executor '{executor}'; expected local or ray")
     store = ResultStore(store_path)
-    store.set_sweep(name, [(factor.name, i.level, i.seed, i.config.run_id()) for i in items])
+    store.set_sweep(name, [(factor.name, i.level, i.seed, i.config.run_id()) for i in items],
+                    baseline=next((i.level for i in items if i.baseline), None))
     done = [SweepOutcome(i, i.config.run_id(), "completed", "already complete") for i in items
             if _finished(store, i.config.run_id(), i.config.protocol.epochs)]
     finished = {o.run_id for o in done}
