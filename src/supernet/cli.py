@@ -129,6 +129,54 @@ def evaluate(run_id: str, overrides: tuple[str, ...], out_dir: str) -> None:
     _print_metrics(store.get_run(run_id).id, result.metrics)
 
 
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, required=True, metavar="RUN_ID... [key=value ...]")
+@click.option("--archs", default=20, show_default=True,
+              help="architectures the loss averages (all of a space.subsample run's when it has no more)")
+@click.option("--images", default=512, show_default=True, help="fixed training images (not augmented)")
+@click.option("--steps", default=11, show_default=True, help="grid points per direction (odd)")
+@click.option("--span", default=1.0, show_default=True, help="the grid covers [-span, span] along each direction")
+@click.option("--seed", default=0, show_default=True, help="fixes the directions and the architectures")
+@click.option("--figure", type=click.Path(dir_okay=False), help="contour plots side by side (PNG, PDF or SVG)")
+@click.option("--save", type=click.Path(dir_okay=False), help="the grids as .npz (coords, loss per run)")
+@OUT_DIR
+def landscape(args: tuple[str, ...], archs: int, images: int, steps: int, span: float, seed: int,
+              figure: str | None, save: str | None, out_dir: str) -> None:
+    """Loss landscapes of trained super-nets (the paper's Fig. 7): the mean training loss of their
+    architectures on a grid along two filter-normalised random directions. Compare a super-net with
+    a stand-alone network by training one with space.subsample=1. key=value: evaluation-time keys
+    (device, data.root, runtime.*, bn=...)."""
+    import numpy as np
+
+    from supernet.evaluate.landscape import plot_landscapes
+    from supernet.run import run_landscape
+
+    run_ids = [a for a in args if "=" not in a]
+    overrides = [a for a in args if "=" in a]
+    if not run_ids:
+        raise SupernetError("name at least one run (supernet runs lists them)")
+    if archs < 1 or images < 1:
+        raise SupernetError("--archs and --images must be at least 1")
+    store = _open_store(out_dir)
+    panels, ids = [], []
+    click.echo("| run | trained on | archs | center loss | border rise | local minima | non-convex share |")
+    click.echo("|---|---|---|---|---|---|---|")
+    for run_id in run_ids:
+        row = store.get_run(run_id)
+        ls, n = run_landscape(store, row.id, overrides, archs=archs, images=images, steps=steps, span=span, seed=seed)
+        trained = row.config["space"].get("subsample") or "whole space"
+        click.echo(f"| {row.id} | {trained} | {n} | {ls.center:.3f} | {ls.rise:.3f} | {ls.local_minima} | "
+                   f"{ls.nonconvex_share:.2f} |")
+        panels.append((f"{row.id} (trained on {trained} archs)" if trained != "whole space" else row.id, ls))
+        ids.append(row.id)
+    if save:
+        np.savez(save, coords=panels[0][1].coords, runs=np.array(ids), loss=np.stack([ls.loss for _, ls in panels]))
+        click.echo(f"wrote {save}", err=True)
+    if figure:
+        plot_landscapes(panels, figure, title=f"loss landscape, span {span}, {images} images")
+        click.echo(f"wrote {figure}", err=True)
+
+
 @cli.command()
 @click.argument("space", type=click.Choice(["nasbench201", "nasbench101", "darts_nds"]))
 @click.argument("source", type=click.Path(exists=True, dir_okay=False))

@@ -22,8 +22,9 @@ from supernet.errors import SupernetError
 # Evaluation keys that define a run (its pool and when it is evaluated); all others may change
 # when a checkpoint is re-evaluated, and do not enter the run id.
 RUN_IDENTITY_EVAL_KEYS = ("every", "pool_size", "per_subspace")
-# f_ws keys added after runs were stored; left out of the run id at their defaults, so those runs resume.
-ADDED_SUPERNET_KEYS = ("path_dropout", "global_dropout")
+# Keys added after runs were stored, as (section, key); left out of the run id at their defaults, so those
+# runs keep their ids and resume.
+ADDED_KEYS = (("supernet", "path_dropout"), ("supernet", "global_dropout"), ("space", "subsample"))
 
 
 class _Strict(BaseModel):
@@ -34,6 +35,10 @@ class SpaceConfig(_Strict):
     name: Literal["nasbench201", "nasbench101", "darts_nds"] = Field("nasbench201", description="search space")
     subspace: int | None = Field(
         None, ge=1, le=5, description="NB101: only cells with this many vertices feeding the output (SPEC 6.5)"
+    )
+    subsample: int | None = Field(
+        None, ge=1, description="train on a fixed random subset of N architectures with ground truth (the authors' "
+        "nasbench201_subsample; Fig. 7 uses 300; 1 trains one stand-alone network through the super-net)",
     )
     ground_truth: str | None = Field(
         None,
@@ -172,6 +177,9 @@ class Config(_Strict):
             if p.sampler == "encoding":
                 raise ValueError("protocol.sampler=encoding is not available for darts_nds: its super-nets train on "
                                  "the benchmarked architectures (SPEC 6.4); use uniform or fairnas")
+        if self.space.subsample is not None and p.sampler != "uniform":
+            raise ValueError(f"space.subsample trains on a fixed list of architectures, drawn uniformly; "
+                             f"protocol.sampler={p.sampler} would leave it (use uniform)")
         if s.channel_strategy == "disabled" and self.space.subspace is None:
             raise ValueError("supernet.channel_strategy=disabled trains one super-net per sub-space: set space.subspace=K")
         if self.evaluation.per_subspace and self.space.subspace is not None:
@@ -192,9 +200,9 @@ class Config(_Strict):
         if self.space.name != "nasbench101":
             ident["supernet"]["op_placement"] = self.placement()
         ident["data"].pop("cache_dir")
-        for key in ADDED_SUPERNET_KEYS:  # keys added after runs existed: only a non-default value counts
-            if ident["supernet"][key] == SupernetConfig.model_fields[key].default:
-                del ident["supernet"][key]
+        for section, key in ADDED_KEYS:  # keys added after runs existed: only a non-default value counts
+            if ident[section][key] == type(getattr(self, section)).model_fields[key].default:
+                del ident[section][key]
         runtime = ident.pop("runtime")
         if runtime["precision"] != "fp32":
             ident["precision"] = runtime["precision"]

@@ -22,25 +22,26 @@ from supernet.data.cifar import ImageDataset, load_cifar10, subset
 from supernet.data.loader import DeviceLoader, split_indices
 from supernet.errors import SupernetError
 from supernet.evaluate.evaluator import PoolEvaluation, compute_metrics, supernet_accuracies
+from supernet.evaluate.landscape import Landscape, loss_landscape
 from supernet.nn.norm import set_bn_mode
 from supernet.runtime import Runtime
 from supernet.store import ResultStore
 from supernet.train.checkpoint import load_checkpoint, save_checkpoint
-from supernet.train.sampler import make_sampler
+from supernet.train.sampler import Sampler, fixed_sampler, make_sampler
 from supernet.train.trainer import Trainer, reseed
 
 POOL_STREAM, EVAL_STREAM = 3, 4
+SUBSAMPLE_STREAM, LANDSCAPE_STREAM = 100, 101  # draw_pool's stream for space.subsample (sub-space pools use 1 + K)
 FIXED_ORDER_SEED = 0  # orders evaluation images identically for every run and seed
 MIN_GROUP = 10  # smallest per-sub-space pool that enters the Baseline-v2 mean
 CHECKPOINT = "checkpoint.pt"
 
 
-def draw_pool(candidates: list[str], size: int, seed: int, stream: int = 0) -> list[str]:
+def draw_pool(candidates: list[str], size: int, seed: int, stream: int = 0, what: str = "evaluation.pool_size"
+              ) -> list[str]:
     """Without replacement, from the seed alone: the same seed always evaluates the same pool."""
     if size > len(candidates):
-        raise SupernetError(
-            f"evaluation.pool_size={size} exceeds the {len(candidates)} architectures with ground truth"
-        )
+        raise SupernetError(f"{what}={size} exceeds the {len(candidates)} architectures with ground truth")
     rng = np.random.default_rng([seed, POOL_STREAM, stream])
     idx = np.sort(rng.choice(len(candidates), size=size, replace=False))
     return [candidates[int(i)] for i in idx]
@@ -102,9 +103,14 @@ def eval_batches(cfg: Config, ds: ImageDataset, rt: Runtime) -> list[tuple[torch
         if not len(va):
             raise SupernetError("evaluation.split=valid needs data.train_portion < 1")
         ex, ey = ds.train_x[va], ds.train_y[va]
-    ex, ey = _mixed(ex, ey, ev.max_images)
-    bs = ev.batch_size or cfg.protocol.batch_size
-    loader = DeviceLoader(ex, ey, bs, augment=False, shuffle=False, drop_last=False, seed=cfg.seed,
+    return fixed_batches(ex, ey, ev.max_images, ev.batch_size or cfg.protocol.batch_size, cfg, rt)
+
+
+def fixed_batches(x: np.ndarray, y: np.ndarray, limit: int | None, batch_size: int, cfg: Config, rt: Runtime
+                  ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Up to ``limit`` images in a fixed mixed order, normalised once, on the device, not augmented."""
+    x, y = _mixed(x, y, limit)
+    loader = DeviceLoader(x, y, batch_size, augment=False, shuffle=False, drop_last=False, seed=cfg.seed,
                           device=rt.device, channels_last=rt.channels_last)
     return list(loader.epoch(0))
 
@@ -205,6 +211,20 @@ class Run:
             values = [metrics[p + name] for p in prefixes]
             metrics[name] = metrics[f"subspace_mean/{name}"] = float(np.nanmean(values))
 
+    def train_archs(self) -> list[str] | None:
+        """The keys of ``space.subsample`` (None: the whole space), fixed by the seed."""
+        n = self.cfg.space.subsample
+        if n is None:
+            return None
+        return draw_pool(self.kit.candidates(self.cfg.space.subspace), n, self.cfg.seed, SUBSAMPLE_STREAM,
+                         what="space.subsample")
+
+    def train_sampler(self) -> Sampler:
+        keys = self.train_archs()
+        if keys is None:
+            return make_sampler(self.kit.space, self.cfg.protocol.sampler)
+        return fixed_sampler([self.kit.arch_of(k) for k in keys])
+
     def train(self) -> dict[str, float]:
         cfg, store = self.cfg, self.store
         rt = Runtime.from_config(cfg.device, cfg.runtime)
@@ -212,7 +232,7 @@ class Run:
         data = load_data(cfg, rt)
         torch.manual_seed(cfg.seed)
         model = rt.prepare(self.kit.build_supernet())
-        sampler = make_sampler(self.kit.space, cfg.protocol.sampler)
+        sampler = self.train_sampler()
         # FairNAS children are not uniform over architectures (NB101): validate on uniform paths.
         valid = make_sampler(self.kit.space, "uniform") if cfg.protocol.sampler == "fairnas" else None
         trainer = Trainer(model, sampler, cfg.protocol, cfg.seed, rt, valid_sampler=valid)
@@ -300,14 +320,21 @@ def evaluate_run(
 
     ``pool``: evaluate these architecture keys instead of the run's pool (Random-NAS search).
     """
-    row = store.get_run(run_id)
-    cfg = evaluation_config(row.config, overrides)
-    run = Run(cfg, store, run_id=row.id)
-    run.dir = Path(row.run_dir)
+    run, rt, model, epoch = load_trained(store, run_id, overrides)
     if pool is None:
         run.use_stored_pool()
     else:
         run.set_pool([("", pool)])
+    batches = eval_batches(run.cfg, load_dataset(run.cfg), rt)
+    return run.evaluate(model, batches, epoch, rt, kind=kind)
+
+
+def load_trained(store: ResultStore, run_id: str, overrides: list[str]) -> tuple[Run, Runtime, torch.nn.Module, int]:
+    """A stored run with its last checkpoint's super-net, and the epoch that checkpoint ends."""
+    row = store.get_run(run_id)
+    cfg = evaluation_config(row.config, overrides)
+    run = Run(cfg, store, run_id=row.id)
+    run.dir = Path(row.run_dir)
     ckpt = run.dir / CHECKPOINT
     if not ckpt.exists():
         raise SupernetError(f"run {row.id} has no checkpoint at {ckpt}; train it first")
@@ -315,5 +342,29 @@ def evaluate_run(
     state = load_checkpoint(ckpt, rt.device)
     model = rt.prepare(run.kit.build_supernet())
     model.load_state_dict(state["trainer"]["model"])
-    batches = eval_batches(cfg, load_dataset(cfg), rt)
-    return run.evaluate(model, batches, int(state["epoch"]), rt, kind=kind)
+    return run, rt, model, int(state["epoch"])
+
+
+def run_landscape(store: ResultStore, run_id: str, overrides: list[str], *, archs: int, images: int,
+                  steps: int, span: float, seed: int) -> tuple[Landscape, int]:
+    """The loss landscape of a run's checkpoint on ``images`` fixed training images (its own split,
+    not augmented, in batches of its training batch size so batch-statistics BN sees what it trained
+    on) and ``archs`` architectures: those it trained on (all of ``space.subsample`` when there are
+    that few, else a random ``archs`` of them) or uniform samples of the space. Returns the landscape
+    and how many architectures it averages."""
+    run, rt, model, _ = load_trained(store, run_id, overrides)
+    cfg = run.cfg
+    rng = np.random.default_rng([seed, LANDSCAPE_STREAM])
+    keys = run.train_archs()
+    if keys is None:
+        chosen = [run.kit.space.sample(rng) for _ in range(archs)]
+    else:
+        picked = keys if len(keys) <= archs else [keys[int(i)] for i in np.sort(rng.choice(len(keys), archs, False))]
+        chosen = [run.kit.arch_of(k) for k in picked]
+    ds = load_dataset(cfg)
+    tr, _ = split_indices(len(ds.train_y), cfg.data.train_portion, cfg.seed)
+    batches = fixed_batches(ds.train_x[tr], ds.train_y[tr], images, cfg.protocol.batch_size, cfg, rt)
+    with tqdm(total=steps * steps, desc=f"landscape {run.id}", unit="point", disable=not cfg.progress) as bar:
+        landscape = loss_landscape(model, chosen, batches, steps=steps, span=span, seed=seed, bn=cfg.evaluation.bn,
+                                   runtime=rt, on_point=bar.update)
+    return landscape, len(chosen)

@@ -30,6 +30,14 @@ def make_sampler(space: SearchSpace, kind: str) -> Sampler:
     raise ValueError(f"unknown sampler {kind!r}; expected one of {', '.join(SAMPLERS)}")
 
 
+def fixed_sampler(archs: list[Any]) -> Sampler:
+    """Uniform over a fixed list (``space.subsample``): a super-net of n architectures, or with one, the
+    stand-alone network trained through the super-net (its path computes exactly that network)."""
+    if not archs:
+        raise ValueError("a fixed sampler needs at least one architecture")
+    return lambda rng: [archs[int(rng.integers(len(archs)))]]
+
+
 def fair_paths(space: Any, rng: np.random.Generator) -> list[Any]:
     """The topology of a uniformly drawn architecture and ``|ops|`` children of it in which every op
     slot (NB201 edge, NB101 interior vertex) takes each candidate op exactly once: per-slot random
