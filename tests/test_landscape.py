@@ -78,13 +78,15 @@ def test_subsample_trains_on_a_fixed_seeded_set(tiny_overrides):
     keys = run.train_archs()
     assert len(keys) == 3 and keys == Run(cfg).train_archs()
     assert keys != Run(load_config(RECIPE, [*tiny_overrides, "space.subsample=3", "seed=5"])).train_archs()
-    sampler, rng = run.train_sampler(), np.random.default_rng(0)
+    sampler, rng = run.train_sampler(keys), np.random.default_rng(0)
     drawn = {run.kit.space.key(sampler(rng)[0]) for _ in range(60)}
     assert drawn == set(keys)
     assert Run(load_config(RECIPE, tiny_overrides)).train_archs() is None
     # The default keeps earlier run ids; a subsample is another run.
     assert cfg.run_id() != load_config(RECIPE, [*tiny_overrides, "seed=4"]).run_id()
-    assert "subsample" not in str(load_config(RECIPE, tiny_overrides).run_id())
+    # Ids of runs stored before space.subsample existed (computed with the code of that time) still hold.
+    assert build_config({}, ["seed=1"]).run_id() == "run-s1-90fd2dc2"
+    assert build_config({}, ["seed=1", "supernet.path_dropout=0.1"]).run_id() == "run-s1-b55cd028"
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -110,7 +112,10 @@ def test_landscape_of_a_standalone_and_a_supernet_through_the_cli(tiny_overrides
                               f"space.subsample={n}", "protocol.epochs=1"], capture_output=True, text=True, timeout=300)
         assert res.returncode == 0, res.stderr
         ids.append(res.stderr.split("run ")[1].split()[0])
-    figure, save = tmp_path / "fig7.png", tmp_path / "fig7.npz"
+    stored = (Path(out) / ids[1] / "train_archs.txt").read_text().splitlines()
+    assert stored == Run(load_config(RECIPE, [*tiny_overrides, "space.subsample=5", "protocol.epochs=1"])
+                         ).train_archs(stored=False)
+    figure, save = tmp_path / "fig7.png", tmp_path / "fig7"  # no suffix: written under exactly this name
     cmd = [sys.executable, "-m", "supernet", "landscape", *ids, "device=cpu", "--out-dir", out, "--steps", "3",
            "--archs", "2", "--images", "64", "--figure", str(figure), "--save", str(save)]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -124,6 +129,8 @@ def test_landscape_of_a_standalone_and_a_supernet_through_the_cli(tiny_overrides
     np.testing.assert_array_equal(np.load(save)["loss"], saved["loss"])  # same seed, same landscape
     assert again.returncode == 0
 
-    bad = subprocess.run([sys.executable, "-m", "supernet", "landscape", ids[0], "--out-dir", out, "--steps", "4"],
-                         capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and "odd number" in bad.stderr and bad.stderr.count("\n") == 1
+    for option, message in ((["--steps", "4"], "odd number"), (["--span", "nan"], "positive number"),
+                            (["--bogus"], "unknown option --bogus")):
+        bad = subprocess.run([sys.executable, "-m", "supernet", "landscape", ids[0], "--out-dir", out, *option],
+                             capture_output=True, text=True, timeout=300)
+        assert bad.returncode == 2 and message in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr

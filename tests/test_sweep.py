@@ -163,7 +163,7 @@ def _completed_run(store: ResultStore, run_id: str, space: str, final_acc: float
     store.set_status(run_id, "completed")
 
 
-def test_factor_effects_are_level_means_minus_the_baseline_mean(tmp_path):
+def test_factor_effects_are_per_seed_differences_to_the_baseline(tmp_path):
     from supernet.report.effects import factor_effects, markdown_effects, plot_effects
 
     store = ResultStore(tmp_path / "supernet.db")
@@ -182,11 +182,11 @@ def test_factor_effects_are_level_means_minus_the_baseline_mean(tmp_path):
     assert lr.space == "nasbench201" and lr.baseline == "0.025" and lr.baseline_mean == 93.25
     low, high = lr.levels
     assert (low.level, low.delta, low.seeds) == ("0.01", -2.25, 2)
-    assert low.stderr == pytest.approx(np.hypot(1.0, 0.25))  # sem of (90, 92) and of (93, 93.5)
-    assert (high.level, high.delta, high.seeds) == ("0.05", 0.25, 1) and np.isnan(high.stderr)
+    assert low.stderr == pytest.approx(0.75)  # paired by seed: differences -3 and -1.5
+    assert (high.level, high.delta, high.seeds) == ("0.05", 0.5, 1) and np.isnan(high.stderr)  # seed 0 only
     assert lr.best == high
     table = markdown_effects([bn, lr])
-    assert "| lr (nb201-lr) | 0.025 | 93.25 | 0.05 | +0.25 | 0.01: -2.25; 0.05: +0.25 |" in table
+    assert "| lr (nb201-lr) | 0.025 | 93.25 | 0.05 | +0.50 | 0.01: -2.25 (n=2); 0.05: +0.50 (n=1) |" in table
     assert "| bn (nb201-bn) | none recorded | - | - | - | - |" in table
     assert factor_effects(store, "nasbench101") == []
     figure = tmp_path / "effects.png"

@@ -148,15 +148,19 @@ def landscape(args: tuple[str, ...], archs: int, images: int, steps: int, span: 
     (device, data.root, runtime.*, bn=...)."""
     import numpy as np
 
-    from supernet.evaluate.landscape import plot_landscapes
+    from supernet.evaluate.landscape import check_grid, plot_landscapes
     from supernet.run import run_landscape
 
+    unknown = [a for a in args if a.startswith("-")]
+    if unknown:
+        raise SupernetError(f"unknown option {unknown[0]}; see supernet landscape --help")
     run_ids = [a for a in args if "=" not in a]
     overrides = [a for a in args if "=" in a]
     if not run_ids:
         raise SupernetError("name at least one run (supernet runs lists them)")
     if archs < 1 or images < 1:
         raise SupernetError("--archs and --images must be at least 1")
+    check_grid(steps, span)
     store = _open_store(out_dir)
     panels, ids = [], []
     click.echo("| run | trained on | archs | center loss | border rise | local minima | non-convex share |")
@@ -170,7 +174,8 @@ def landscape(args: tuple[str, ...], archs: int, images: int, steps: int, span: 
         panels.append((f"{row.id} (trained on {trained} archs)" if trained != "whole space" else row.id, ls))
         ids.append(row.id)
     if save:
-        np.savez(save, coords=panels[0][1].coords, runs=np.array(ids), loss=np.stack([ls.loss for _, ls in panels]))
+        with open(save, "wb") as f:  # a file object: np.savez would append .npz to a name without it
+            np.savez(f, coords=panels[0][1].coords, runs=np.array(ids), loss=np.stack([ls.loss for _, ls in panels]))
         click.echo(f"wrote {save}", err=True)
     if figure:
         plot_landscapes(panels, figure, title=f"loss landscape, span {span}, {images} images")
@@ -405,8 +410,8 @@ def _report_effects(store, space: str | None, figure: str | None) -> None:  # no
     rows = factor_effects(store, space)
     if not rows:
         raise SupernetError(f"no sweep with a completed run{f' in {space}' if space else ''} in this store yet")
-    click.echo("Effect of each factor on the final searched model (the paper's Fig. 10): mean over completed "
-               "seeds minus the baseline level's, accuracy points ± standard error\n")
+    click.echo("Effect of each factor on the final searched model (the paper's Fig. 10): level minus baseline "
+               "level per seed, mean over the seeds both completed, accuracy points ± standard error\n")
     click.echo(markdown_effects(rows))
     if figure:
         plot_effects(rows, figure)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from supernet.errors import SupernetError
 
 # Evaluation keys that define a run (its pool and when it is evaluated); all others may change
-# when a checkpoint is re-evaluated, and do not enter the run id.
+# when a checkpoint is re-evaluated, and do not enter the run id, except evaluation.bn=running (see run_id).
 RUN_IDENTITY_EVAL_KEYS = ("every", "pool_size", "per_subspace")
 # Keys added after runs were stored, as (section, key); left out of the run id at their defaults, so those
 # runs keep their ids and resume.

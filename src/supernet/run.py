@@ -35,6 +35,7 @@ SUBSAMPLE_STREAM, LANDSCAPE_STREAM = 100, 101  # draw_pool's stream for space.su
 FIXED_ORDER_SEED = 0  # orders evaluation images identically for every run and seed
 MIN_GROUP = 10  # smallest per-sub-space pool that enters the Baseline-v2 mean
 CHECKPOINT = "checkpoint.pt"
+TRAIN_ARCHS = "train_archs.txt"  # the keys of space.subsample, one per line
 
 
 def draw_pool(candidates: list[str], size: int, seed: int, stream: int = 0, what: str = "evaluation.pool_size"
@@ -211,16 +212,20 @@ class Run:
             values = [metrics[p + name] for p in prefixes]
             metrics[name] = metrics[f"subspace_mean/{name}"] = float(np.nanmean(values))
 
-    def train_archs(self) -> list[str] | None:
-        """The keys of ``space.subsample`` (None: the whole space), fixed by the seed."""
+    def train_archs(self, stored: bool = True) -> list[str] | None:
+        """The keys of ``space.subsample`` (None: the whole space): drawn from the seed by a fresh run,
+        read back from its directory after (``stored``), so a resumed run keeps them even if the table
+        file changed."""
         n = self.cfg.space.subsample
         if n is None:
             return None
+        path = self.dir / TRAIN_ARCHS
+        if stored and path.exists():
+            return path.read_text().splitlines()
         return draw_pool(self.kit.candidates(self.cfg.space.subspace), n, self.cfg.seed, SUBSAMPLE_STREAM,
                          what="space.subsample")
 
-    def train_sampler(self) -> Sampler:
-        keys = self.train_archs()
+    def train_sampler(self, keys: list[str] | None) -> Sampler:
         if keys is None:
             return make_sampler(self.kit.space, self.cfg.protocol.sampler)
         return fixed_sampler([self.kit.arch_of(k) for k in keys])
@@ -232,13 +237,15 @@ class Run:
         data = load_data(cfg, rt)
         torch.manual_seed(cfg.seed)
         model = rt.prepare(self.kit.build_supernet())
-        sampler = self.train_sampler()
+        ckpt = self.dir / CHECKPOINT
+        resuming = ckpt.exists() and cfg.resume
+        keys = self.train_archs(stored=resuming)
+        sampler = self.train_sampler(keys)
         # FairNAS children are not uniform over architectures (NB101): validate on uniform paths.
         valid = make_sampler(self.kit.space, "uniform") if cfg.protocol.sampler == "fairnas" else None
         trainer = Trainer(model, sampler, cfg.protocol, cfg.seed, rt, valid_sampler=valid)
-        ckpt = self.dir / CHECKPOINT
         start_epoch = 0
-        if ckpt.exists() and cfg.resume:
+        if resuming:
             state = load_checkpoint(ckpt, rt.device)
             trainer.load_state_dict(state["trainer"])
             start_epoch = int(state["epoch"])
@@ -246,6 +253,8 @@ class Run:
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "config.yaml").write_text(_yaml(cfg))
+        if keys is not None:
+            (self.dir / TRAIN_ARCHS).write_text("\n".join(keys) + "\n")
         store.upsert_run(self.id, name=cfg.name, space=cfg.space.name, seed=cfg.seed,
                          config=cfg.model_dump(), run_dir=str(self.dir))
         try:

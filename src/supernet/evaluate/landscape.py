@@ -13,6 +13,7 @@ stand-alone network the paper compares against.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -93,6 +94,13 @@ def mean_loss(model: nn.Module, archs: Sequence[object], batches: Sequence[tuple
     return float(total) / (n * len(archs))
 
 
+def check_grid(steps: int, span: float) -> None:
+    if steps < 3 or steps % 2 == 0:
+        raise SupernetError(f"steps={steps}: the grid needs an odd number >= 3 of points per axis (0 in the middle)")
+    if not math.isfinite(span) or span <= 0:
+        raise SupernetError(f"span={span} must be a positive number")
+
+
 @torch.no_grad()
 def loss_landscape(
     model: nn.Module,
@@ -108,10 +116,7 @@ def loss_landscape(
 ) -> Landscape:
     """Mean loss of ``archs`` on a ``steps`` x ``steps`` grid over [-span, span]^2; the model's weights
     are restored afterwards, also when interrupted."""
-    if steps < 3 or steps % 2 == 0:
-        raise SupernetError(f"steps={steps}: the grid needs an odd number >= 3 of points per axis (0 in the middle)")
-    if span <= 0:
-        raise SupernetError(f"span={span} must be positive")
+    check_grid(steps, span)
     if not archs or not batches:
         raise SupernetError("a loss landscape needs at least one architecture and one batch")
     model.eval()
@@ -122,6 +127,7 @@ def loss_landscape(
     params = list(model.parameters())
     origin = [p.detach().clone() for p in params]
     coords = np.linspace(-span, span, steps)
+    coords[steps // 2] = 0.0  # exactly the trained weights, not -span + k * step rounded
     loss = np.empty((steps, steps))
     try:
         for i, a in enumerate(coords):

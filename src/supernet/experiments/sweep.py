@@ -56,7 +56,7 @@ def plan_sweep(
     extra = {lv.label: _matched_epochs(base, factor, lv.overrides) if compute_match else [] for lv in levels}
     items = []
     for seed in seeds:
-        recipe_id = absolute_paths(load_config(recipe, [*overrides, f"seed={seed}"])).run_id()
+        recipe_id = absolute_paths(base.model_copy(update={"seed": seed}, deep=True)).run_id()
         for level in levels:
             try:
                 # Absolute paths now: the run id hashes them, and the stored plan must name the real runs.

@@ -7,8 +7,10 @@ the recipe has none, and is listed without an effect). "Applied" is every other 
 is the best of them, since a factor is worth what its best setting gives (for the low-fidelity
 factors this is an upper bound, as in the paper's compute-matched Table 2).
 
-Means are over the completed seeds of each level (the paper uses at least three); the standard error
-of a difference adds the two levels' squared standard errors. Read from the store only.
+Differences are taken per seed, over the seeds completed at both the level and the baseline (a seed
+fixes the data split and the evaluation pool, so pairing removes the pool's luck from the comparison),
+then averaged (the paper uses at least three seeds); ± is the standard error of that mean. Read from
+the store only.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import numpy as np
 
 from supernet.errors import SupernetError
 from supernet.factors import BY_NAME, FACTORS
-from supernet.report.tables import LevelRow, sweep_rows
 from supernet.store import ResultStore
 
 METRIC = "final_acc"
@@ -29,9 +30,9 @@ GROUPS = tuple(dict.fromkeys(f.group for f in FACTORS))  # the paper's order of 
 @dataclass(frozen=True)
 class LevelEffect:
     level: str
-    delta: float  # mean over seeds, minus the baseline's mean (accuracy points)
-    stderr: float  # nan with a single seed on either side
-    seeds: int
+    delta: float  # mean over the paired seeds of (level - baseline), accuracy points
+    stderr: float  # standard error of that mean; nan with a single pair
+    seeds: int  # seeds completed at both this level and the baseline
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class FactorEffect:
     factor: str
     group: str
     baseline: str | None
-    baseline_mean: float | None
+    baseline_mean: float | None  # over the baseline's completed seeds
     levels: tuple[LevelEffect, ...]
 
     @property
@@ -49,34 +50,42 @@ class FactorEffect:
         return max(self.levels, key=lambda e: e.delta, default=None)
 
 
-def _stats(row: LevelRow) -> tuple[float, float, int] | None:
-    v = row.finite(METRIC)
-    if not v:
+def _paired(level: dict[int, float], base: dict[int, float]) -> tuple[float, float, int] | None:
+    """Differences per seed: a seed fixes the split and the pool, so pairing removes the pool's luck."""
+    diffs = np.array([level[s] - base[s] for s in sorted(level.keys() & base.keys())])
+    if not len(diffs):
         return None
-    sem = float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
-    return float(np.mean(v)), sem, len(v)
+    sem = float(np.std(diffs, ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else float("nan")
+    return float(diffs.mean()), sem, len(diffs)
 
 
 def sweep_effect(store: ResultStore, sweep: str) -> FactorEffect | None:
     """None for a sweep with no completed run yet (its space is not known from the store)."""
-    rows = sweep_rows(store, sweep)
-    ids = {run for row in rows for run in row.runs}
-    spaces = {r.space for r in store.runs() if r.id in ids and r.status == "completed"}
+    runs = {r.id: r for r in store.runs()}
+    finals: dict[str, dict[int, float]] = {}  # level -> seed -> final searched model, completed runs only
+    plan = store.sweep(sweep)
+    spaces = set()
+    for _, level, seed, run_id in plan:
+        finals.setdefault(level, {})
+        run = runs.get(run_id)
+        if run is None or run.status != "completed":
+            continue
+        spaces.add(run.space)
+        value = store.latest_metrics(run_id).get(METRIC)
+        if value is not None and np.isfinite(value):
+            finals[level][seed] = value
     if not spaces:
         return None
     baseline = store.sweep_baseline(sweep)
-    base_row = next((r for r in rows if r.level == baseline), None)
-    base = _stats(base_row) if base_row is not None else None
+    base = finals.get(baseline or "", {})
     levels = []
-    for row in rows:
-        s = _stats(row)
-        if base is None or s is None or row is base_row:
-            continue
-        levels.append(LevelEffect(row.level, s[0] - base[0], float(np.hypot(s[1], base[1])), s[2]))
-    factor = rows[0].factor
+    for level, values in finals.items():
+        if level != baseline and (p := _paired(values, base)) is not None:
+            levels.append(LevelEffect(level, *p))
+    factor = plan[0][0]
     group = BY_NAME[factor].group if factor in BY_NAME else "other"
     return FactorEffect(",".join(sorted(spaces)), sweep, factor, group, baseline,
-                        base[0] if base else None, tuple(levels))
+                        float(np.mean(list(base.values()))) if base else None, tuple(levels))
 
 
 def factor_effects(store: ResultStore, space: str | None = None) -> list[FactorEffect]:
@@ -97,7 +106,7 @@ def markdown_effects(effects: list[FactorEffect]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in effects:
         best = e.best
-        others = "; ".join(f"{lv.level}: {lv.delta:+.2f}" for lv in e.levels) or "-"
+        others = "; ".join(f"{lv.level}: {lv.delta:+.2f} (n={lv.seeds})" for lv in e.levels) or "-"
         lines.append("| " + " | ".join([
             e.space, e.group, f"{e.factor} ({e.sweep})", e.baseline or "none recorded",
             "-" if e.baseline_mean is None else f"{e.baseline_mean:.2f}",
