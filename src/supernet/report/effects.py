@@ -135,7 +135,7 @@ def plot_effects(effects: list[FactorEffect], path: str) -> None:
                 capsize=3)
     ax.set_yticks(y, [f"{e.group}: {e.factor} ({e.best.level})" for e in shown if e.best], fontsize=8)
     ax.axvline(0, color="k", lw=0.8)
-    ax.set_xlabel("final searched model: best level minus baseline (accuracy points)")
+    ax.set_xlabel("final searched model: best level - baseline (points)")
     for s in spaces:
         ax.barh([], [], color=colours[s], label=s)
     ax.legend(fontsize=8, loc="best")
