@@ -17,7 +17,8 @@ import numpy as np
 
 from common import machine
 from supernet.config import load_config
-from supernet.run import Run, evaluate_run
+from supernet.run import Run
+from supernet.trained import evaluate_run
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "nb201-cpu.yaml"
 BINS = np.arange(0, 101, 10)

@@ -19,9 +19,9 @@ import torch
 
 from common import machine
 from supernet.config import load_config
+from supernet.data.setup import load_data
 from supernet.evaluate.evaluator import supernet_accuracies
 from supernet.nn.ops import BNSpec
-from supernet.run import load_data
 from supernet.runtime import CPU
 from supernet.spaces.darts import DartsSpace
 from supernet.supernets.darts import DartsSuperNet

@@ -25,10 +25,11 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from common import machine, median_seconds
-from supernet.builders import build_kit
 from supernet.config import load_config
+from supernet.data.setup import RunData, load_data
 from supernet.evaluate.evaluator import supernet_accuracies
-from supernet.run import RunData, draw_pool, load_data
+from supernet.pools import draw_pool
+from supernet.registry import build_kit
 from supernet.runtime import Runtime
 from supernet.train.sampler import make_sampler
 from supernet.train.trainer import EpochStats, Trainer

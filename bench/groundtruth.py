@@ -46,7 +46,7 @@ print(json.dumps({"seconds": t, "rows": n}))
 LABELS = r"""
 import json, sys, time
 from pathlib import Path
-from supernet.builders import _nb101_output_inputs
+from supernet.plugins.nasbench101 import output_inputs as _nb101_output_inputs
 from supernet.groundtruth.table import GroundTruth
 keys = GroundTruth.load(sys.argv[1]).keys()
 start = time.perf_counter(); labels = _nb101_output_inputs(Path(sys.argv[1]), keys)

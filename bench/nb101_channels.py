@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from common import machine
-from supernet.builders import build_kit
 from supernet.config import load_config
+from supernet.registry import build_kit
 from supernet.run import Run
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "nb101-cpu.yaml"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,27 @@ from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+def in_ci() -> bool:
+    """``CI=true`` (as GitHub Actions and most CI services set it): missing shared data is then an error."""
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def require_shared(path: Path, what: str = "public benchmark data") -> Path:
+    """``path`` (under ../shared/data) if it exists; otherwise skip the test, or fail it under ``CI=true``.
+
+    The one place that decides what a missing ../shared means, so that CI, which must have the data,
+    never reports a check as passed (skipped) that it did not run.
+    """
+    if path.exists():
+        return path
+    reason = f"{what} not found at {path} (clone shared/ beside the repository)"
+    if in_ci():
+        pytest.fail(f"CI=true: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 

@@ -29,3 +29,29 @@ INCEPTION_MATRIX = [  # 2,694,282 parameters
     [0, 0, 0, 0, 0, 0, 0],
 ]
 INCEPTION_OPS = ["input", C1, C3, C3, C3, MP, "output"]
+
+SHIPPED_RECORDS30 = "nb101-records30.npz"  # the 30 official records of NASLib's nb101_dummy.json, shipped
+
+
+def shipped_records30() -> list[dict]:
+    """The shipped 30-record table as records in the official file's (and NASLib's JSON's) terms: hash,
+    pruned matrix, ops and published parameter count. Read straight from the .npz arrays, so checks
+    against published numbers run without ../shared."""
+    from importlib import resources
+
+    import numpy as np
+
+    path = resources.files("supernet.groundtruth") / "tables" / SHIPPED_RECORDS30
+    with resources.as_file(path) as p, np.load(p, allow_pickle=False) as z:
+        keys, matrix, nv, ops = z["keys"], z["matrix"], z["num_vertices"], z["ops"]
+        names, params = z["op_names"].tolist(), z["trainable_parameters"]
+        records = []
+        for i, key in enumerate(keys.tolist()):
+            n = int(nv[i])
+            records.append({
+                "hash": key,
+                "module_adjacency": matrix[i, :n, :n].astype(int).tolist(),
+                "module_operations": ["input", *(names[int(c)] for c in ops[i, : n - 2]), "output"],
+                "trainable_parameters": int(params[i]),
+            })
+    return records

@@ -15,6 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import require_shared
 from supernet.data import cifar
 from supernet.data.cifar import ImageDataset, load_cifar10, subset
 from supernet.data.loader import (
@@ -237,8 +238,7 @@ def test_subset_is_deterministic_and_balanced() -> None:
 
 @pytest.mark.slow
 def test_real_jpeg_tar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    if not REAL_TAR.is_file():
-        pytest.skip(f"real CIFAR-10 JPEG archive not present at {REAL_TAR}")
+    require_shared(REAL_TAR, "real CIFAR-10 JPEG archive")
     ds = load_cifar10(REAL_TAR, cache_dir=tmp_path)
     assert ds.train_x.shape == (50000, 32, 32, 3) and ds.test_x.shape == (10000, 32, 32, 3)
     assert ds.classes[0] == "airplane" and len(ds.classes) == 10

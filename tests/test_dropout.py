@@ -103,8 +103,8 @@ def test_nb101_supernet_applies_both_dropouts_in_training_only():
 def test_the_built_supernet_carries_the_configured_dropout(recipe, cells, expected):
     from pathlib import Path
 
-    from supernet.builders import build_kit
     from supernet.nn.droppath import Dropout as HeadDropout
+    from supernet.registry import build_kit
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "recipes" / recipe,
                       [*cells, "supernet.path_dropout=0.3", "supernet.global_dropout=0.2"])

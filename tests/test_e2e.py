@@ -134,7 +134,7 @@ def test_store_is_rewound_to_the_checkpoint_after_a_crash_between_writes(tiny_ov
 
 
 def test_evaluation_batches_mix_classes_even_for_class_sorted_folders(tiny_overrides):
-    from supernet.run import eval_batches, load_dataset
+    from supernet.data.setup import eval_batches, load_dataset
 
     cfg = load_config(RECIPE, tiny_overrides + ["protocol.batch_size=16"])
     ds = load_dataset(cfg)

@@ -3,6 +3,7 @@ records in NDS' format (the real DARTS.json is not in ../shared/data)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from nds_records import write_nds
-from supernet.builders import build_kit
 from supernet.config import load_config
 from supernet.errors import SupernetError
 from supernet.groundtruth.nds_convert import convert_nds_darts
+from supernet.registry import build_kit
 from supernet.run import Run
 from supernet.search import search_run
+from supernet.spaces.darts import DartsSpace, from_genotype
+from supernet.supernets.darts import darts_param_count
 
 RECIPE = str(Path(__file__).resolve().parents[1] / "recipes" / "darts-nds.yaml")
 
@@ -24,8 +27,16 @@ RECIPE = str(Path(__file__).resolve().parents[1] / "recipes" / "darts-nds.yaml")
 def nds_table(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("nds")
     write_nds(root / "DARTS.json", 40)
-    convert_nds_darts(root / "DARTS.json", root / "nds.npz")
+    convert_nds_darts(root / "DARTS.json", root / "nds.npz", param_count=darts_param_count)
     return root / "nds.npz"
+
+
+def record_params(table: Path) -> dict[str, int]:
+    """Key -> the parameter count the NDS records beside ``table`` carry (first record of a genotype)."""
+    space, out = DartsSpace(), {}
+    for rec in json.loads((table.parent / "DARTS.json").read_text()):
+        out.setdefault(space.key(from_genotype(rec["net"]["genotype"])), rec["params"])
+    return out
 
 
 @pytest.fixture()
@@ -39,15 +50,21 @@ def darts_overrides(tiny_overrides: list[str], nds_table: Path) -> list[str]:
 
 @pytest.mark.parametrize("extra", [[], ["supernet.op_placement=edge", "protocol.sampler=fairnas"],
                                    ["supernet.ofa_kernel=true", "supernet.wsbn=true"]])
-def test_train_and_rank_against_the_table(darts_overrides, extra):
+def test_train_and_rank_against_the_table(darts_overrides, nds_table, extra):
     cfg = load_config(RECIPE, darts_overrides + extra)
     run = Run(cfg)
     metrics = run.train()
     assert {"skdt", "kdt", "spearman", "final_acc", "params/skdt"} <= set(metrics)
     assert set(run.pool) <= set(run.kit.gt.keys())
     assert 0 <= metrics["acc_mean"] <= 100
-    # The parameter baseline ranks by the benchmark's own counts (each network at its NDS width and depth).
-    assert run.params.tolist() == [run.kit.param_count(a) for a in run.archs]
+    # The parameter baseline ranks by the benchmark's own counts (each network at its NDS width and depth):
+    # those the NDS records carry, stored against the right architecture.
+    published = record_params(nds_table)
+    assert run.params.tolist() == [published[k] for k in run.pool]
+    (evaluation,) = run.store.evaluations(run.id)
+    rows = run.store.arch_results(evaluation["id"])
+    assert [r[0] for r in rows] == run.pool and [r[4] for r in rows] == [published[k] for k in run.pool]
+    assert len({published[k] for k in run.pool}) > 3  # records at several widths and depths: a real check
 
 
 def test_resume_and_search(darts_overrides):

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from nb101_cells import INCEPTION_MATRIX, INCEPTION_OPS
-from supernet.builders import build_kit
 from supernet.config import build_config, load_config
 from supernet.errors import SupernetError
+from supernet.registry import build_kit
 from supernet.run import Run
 
 RECIPE = str(Path(__file__).resolve().parents[1] / "recipes" / "nb101-cpu.yaml")

@@ -5,15 +5,27 @@ import json
 import struct
 import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from nb101_cells import C1, C3, MP, NB101_DATA, README_HASH, README_MATRIX, README_OPS, REPO_ROOT
+from conftest import require_shared
+from nb101_cells import (
+    C1,
+    C3,
+    MP,
+    NB101_DATA,
+    README_HASH,
+    README_MATRIX,
+    README_OPS,
+    REPO_ROOT,
+    SHIPPED_RECORDS30,
+    shipped_records30,
+)
 from supernet.errors import SupernetError
 from supernet.groundtruth.nb101_convert import (
-    OP_NAMES,
     ProtobufError,
     convert_official_nb101,
     decode_evaluation_data,
@@ -32,6 +44,7 @@ from supernet.groundtruth.tfrecord import (
     read_records,
     write_records,
 )
+from supernet.spaces.nasbench101 import OPS, make_cell, module_hash
 
 # --------------------------------------------------------------------------------------------
 # An encoder written from nasbench/lib/model_metrics.proto alone, independent of the decoder.
@@ -286,7 +299,7 @@ def test_convert_official(official_file: Path, tmp_path: Path) -> None:
     assert gt.keys() == list(CELLS) and gt.columns == ("cifar10/valid", "cifar10/test", "cifar10/params")
     details = load_nb101_details(out)
     assert details.keys.tolist() == list(CELLS) and details.budgets == BUDGETS
-    assert details.op_names == OP_NAMES
+    assert details.op_names == OPS
     for c, (key, (matrix, ops, params)) in enumerate(CELLS.items()):
         assert gt.official_index(key) == c  # first-appearance order in the file
         runs = [_run_values(c, 108, r) for r in range(3)]
@@ -299,7 +312,7 @@ def test_convert_official(official_file: Path, tmp_path: Path) -> None:
         assert details.num_vertices[row] == n
         assert details.matrix[row, :n, :n].tolist() == matrix and not details.matrix[row, n:].any()
         assert details.matrix[row, :, n:].sum() == 0
-        assert [OP_NAMES[i] for i in details.ops[row, : n - 2]] == ops[1:-1]
+        assert [OPS[i] for i in details.ops[row, : n - 2]] == ops[1:-1]
         assert (details.ops[row, n - 2 :] == 255).all()
         for b, budget in enumerate(BUDGETS):
             for r in range(3):
@@ -351,10 +364,8 @@ def test_convert_script(official_file: Path, tmp_path: Path) -> None:
 
 
 def _data(name: str) -> Path:
-    path = NB101_DATA / name
-    if not path.is_file():
-        pytest.skip(f"public NAS-Bench-101 subset {path} is not available (shared/data not mounted)")
-    return path
+    """A NASLib file from ../shared/data: a skip without it, a failure under CI=true."""
+    return require_shared(NB101_DATA / name, "public NAS-Bench-101 subset")
 
 
 def test_readme_cell_through_tfrecord(tmp_path: Path) -> None:
@@ -406,12 +417,6 @@ def test_naslib_dummy(tmp_path: Path) -> None:
 
 def test_val500() -> None:
     path = _data("nb101_500_val.json")
-    space = pytest.importorskip(
-        "supernet.spaces.nasbench101",
-        reason="supernet.spaces.nasbench101 (make_cell, module_hash) not written yet",
-    )
-    make_cell, module_hash = space.make_cell, space.module_hash
-
     entries = json.loads(path.read_text())
     hashes = [module_hash(make_cell(e["matrix"], e["ops"])) for e in entries]
     gt = nb101_from_val500(path)
@@ -427,18 +432,24 @@ def test_val500() -> None:
     assert hashes.count(max(set(hashes), key=hashes.count)) > 3  # so the dedup rule is exercised
     with pytest.raises(SupernetError, match="no ground truth for dataset 'cifar10' split 'test'"):
         gt.accuracy(hashes[0])
-    assert tuple(space.OPS) == OP_NAMES  # the op codes stored in tables mean the same ops
 
 
-def test_stored_cells_hash_to_their_keys(tmp_path: Path) -> None:
-    """Matrices and ops stored beside the dummy table rebuild cells whose official hash is the key."""
-    path = _data("nb101_dummy.json")
-    space = pytest.importorskip(
-        "supernet.spaces.nasbench101", reason="supernet.spaces.nasbench101 not written yet"
-    )
-    gt = nb101_from_naslib_dummy(path, tmp_path / "dummy.npz")
-    details = load_nb101_details(gt.source)
-    for i, key in enumerate(details.keys.tolist()):
-        n = int(details.num_vertices[i])
-        ops = ["input", *(details.op_names[j] for j in details.ops[i, : n - 2]), "output"]
-        assert space.module_hash(space.make_cell(details.matrix[i, :n, :n].tolist(), ops)) == key
+def test_stored_cells_hash_to_their_keys() -> None:
+    """Matrices and ops stored in the shipped 30-record table (nb101_dummy.json converted) rebuild cells
+    whose official hash is the key, and carry the published parameter counts."""
+    records = shipped_records30()
+    assert len(records) == 30
+    for r in records:
+        assert module_hash(make_cell(r["module_adjacency"], r["module_operations"])) == r["hash"]
+    first = records[0]  # nb101_dummy.json's first cell
+    assert (first["hash"], first["trainable_parameters"]) == ("ff92c322c5d9d3d587d9c146a63d0807", 6_315_018)
+
+
+def test_shipped_records30_is_the_converted_shared_file(tmp_path: Path) -> None:
+    """The shipped table is exactly what converting ../shared's nb101_dummy.json gives today."""
+    converted = nb101_from_naslib_dummy(_data("nb101_dummy.json"), tmp_path / "dummy.npz")
+    shipped = Path(str(resources.files("supernet.groundtruth") / "tables" / SHIPPED_RECORDS30))
+    with np.load(shipped, allow_pickle=False) as a, np.load(converted.source, allow_pickle=False) as b:
+        assert sorted(a.files) == sorted(b.files)
+        for name in a.files:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import require_shared
 from supernet.errors import SupernetError
 from supernet.groundtruth.nb201_convert import convert_official_nb201
 from supernet.groundtruth.table import GroundTruth, write_table
@@ -197,8 +198,7 @@ def test_write_table_rejects_duplicates(tmp_path: Path) -> None:
 
 
 def test_shipped_table_matches_shared_data(gt: GroundTruth) -> None:
-    if not DATA.is_dir():
-        pytest.skip(f"public NAS-Bench-201 data not found at {DATA} (clone shared/ beside the repo)")
+    require_shared(DATA, "public NAS-Bench-201 data")
     with open(DATA / "nas-landscapes" / "cifar10_avg.csv", newline="") as f:
         official = {row["arch_str"]: int(row["index"]) for row in csv.DictReader(f)}
     assert {k: gt.official_index(k) for k in official} == official

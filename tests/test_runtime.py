@@ -14,10 +14,11 @@ import torch
 
 from supernet.config import RuntimeConfig, load_config
 from supernet.errors import SupernetError
-from supernet.run import Run, evaluate_run
+from supernet.run import Run
 from supernet.runtime import Runtime
 from supernet.spaces.nasbench201 import NB201Space
 from supernet.supernets.nasbench201 import NB201SuperNet
+from supernet.trained import evaluate_run
 
 RECIPE = str(Path(__file__).resolve().parents[1] / "recipes" / "nb201.yaml")
 

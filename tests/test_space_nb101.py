@@ -5,12 +5,14 @@ from __future__ import annotations
 import collections
 import itertools
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from conftest import require_shared
 from nb101_cells import (
     C1,
     C3,
@@ -21,20 +23,19 @@ from nb101_cells import (
     README_HASH,
     README_MATRIX,
     README_OPS,
+    shipped_records30,
 )
 from supernet.errors import SupernetError
+from supernet.groundtruth.nb101_convert import load_nb101_details
 from supernet.spaces import nasbench101 as nb101
 from supernet.spaces import nb101_graph as graph
 from supernet.spaces.base import SearchSpace
 from supernet.spaces.nasbench101 import OPS, NB101Cell, NB101Space, make_cell, module_hash
 
-needs_data = pytest.mark.skipif(
-    not NB101_DATA.is_dir(), reason=f"NAS-Bench-101 sample data not found at {NB101_DATA}"
-)
-
 
 def _load(name: str) -> Any:
-    return json.loads((NB101_DATA / name).read_text())
+    """A NASLib file from ../shared/data (a skip without it, a failure under CI=true)."""
+    return json.loads(require_shared(NB101_DATA / name, "NAS-Bench-101 sample data").read_text())
 
 
 def _labeling(ops: list[str]) -> list[int]:
@@ -54,9 +55,8 @@ def small_cells() -> list[NB101Cell]:
 # -------------------------------------------------------------------------------------------
 
 
-@needs_data
 def test_official_hashes_of_the_30_benchmark_records() -> None:
-    records = _load("nb101_dummy.json")
+    records = shipped_records30()  # nb101_dummy.json's records, shipped: runs without ../shared
     assert len(records) == 30
     matrices = np.array([r["module_adjacency"] for r in records if len(r["module_operations"]) == 7])
     labels = np.array(
@@ -79,7 +79,6 @@ def test_readme_cells() -> None:
     assert (cell.num_vertices, cell.num_edges, cell.output_inputs) == (7, 9, 2)
 
 
-@needs_data
 def test_500_unpruned_specs_prune_to_valid_cells() -> None:
     records = _load("nb101_500_val.json")
     by_hash: dict[str, set[float]] = collections.defaultdict(set)
@@ -390,13 +389,18 @@ def test_full_enumeration_and_cache(tmp_path: Path) -> None:
     sampled = [space.sample_encoding(rng) for _ in range(200)]
     assert all(c in space for c in sampled)
 
-    if NB101_DATA.is_dir():
-        for r in _load("nb101_dummy.json"):  # the benchmark stores exactly our representatives
-            assert space.parse(r["hash"]).as_json() == {
-                "matrix": r["module_adjacency"],
-                "ops": r["module_operations"],
-            }
-        assert all(make_cell(r["matrix"], r["ops"]) in space for r in _load("nb101_500_val.json"))
+    for r in shipped_records30():  # the benchmark stores exactly our representatives
+        assert space.parse(r["hash"]).as_json() == {
+            "matrix": r["module_adjacency"],
+            "ops": r["module_operations"],
+        }
+    # The shipped val500 table's cells (NASLib's 500 specs, pruned) are all in the space, under their keys.
+    val500 = load_nb101_details(Path(str(resources.files("supernet.groundtruth") / "tables" / "nb101-val500.npz")))
+    for i, key in enumerate(val500.keys.tolist()):
+        n = int(val500.num_vertices[i])
+        ops = ["input", *(val500.op_names[int(c)] for c in val500.ops[i, : n - 2]), "output"]
+        cell = make_cell(val500.matrix[i, :n, :n].tolist(), ops)
+        assert cell in space and space.key(cell) == key
 
     path.write_bytes(b"not a zip file")
     with pytest.warns(UserWarning, match="rebuilding corrupt"):

@@ -127,6 +127,22 @@ def test_report_of_an_unknown_sweep_names_the_known_ones(tmp_path):
     assert sweep_rows(store, "lr")[0].status == {"pending": 1}
 
 
+def _spearman_by_hand(x: list[float], y: list[float]) -> float:
+    """Pearson correlation of average ranks (ties share the mean of their positions)."""
+
+    def ranks(v: list[float]) -> np.ndarray:
+        order = sorted(v)
+        return np.array([np.mean([i for i, w in enumerate(order) if w == u]) for u in v])
+
+    rx, ry = ranks(x) - ranks(x).mean(), ranks(y) - ranks(y).mean()
+    return float((rx * ry).sum() / np.sqrt((rx * rx).sum() * (ry * ry).sum()))
+
+
+def test_spearman_by_hand_is_right():
+    assert _spearman_by_hand([1, 2, 3, 4], [10, 30, 20, 40]) == pytest.approx(0.8)  # 1 - 6 * 2 / 60
+    assert _spearman_by_hand([1, 1, 2, 3], [1, 2, 3, 4]) == pytest.approx(0.9486832980505138)
+
+
 def test_meta_evaluation_correlates_metrics_across_super_nets(tiny_overrides, tmp_path):
     from supernet.report.meta import PAIRS, meta_evaluation
 
@@ -134,17 +150,63 @@ def test_meta_evaluation_correlates_metrics_across_super_nets(tiny_overrides, tm
     cmd = [sys.executable, "-m", "supernet", "sweep", str(RECIPE), "--factor", "op_placement", "--seeds", "0,1",
            *tiny_overrides]
     assert subprocess.run(cmd, capture_output=True, text=True, timeout=600).returncode == 0
-    (meta,) = meta_evaluation(ResultStore(Path(out) / "supernet.db"))
+    store = ResultStore(Path(out) / "supernet.db")
+    (meta,) = meta_evaluation(store)
     assert meta.space == "nasbench201" and meta.runs == 4
+    # Expected by hand from what the store holds: each completed run's newest training evaluation.
+    runs = [r for r in store.runs() if r.status == "completed"]
+    assert len(runs) == 4
+    latest = [store.latest_metrics(r.id) for r in runs]
+    expected = {}
     for a, b in PAIRS:
+        x, y = [m[a] for m in latest], [m[b] for m in latest]
+        expected[(a, b)] = None if len(set(x)) == 1 or len(set(y)) == 1 else _spearman_by_hand(x, y)
         rho = meta.spearman(a, b)
-        assert rho is None or -1 <= rho <= 1
+        if expected[(a, b)] is None:
+            assert rho is None, (a, b)
+        else:
+            assert rho == pytest.approx(expected[(a, b)], abs=1e-12), (a, b)
+    assert any(v is not None for v in expected.values())  # at least one correlation is really checked
     figure = tmp_path / "meta.png"
     rep = subprocess.run([sys.executable, "-m", "supernet", "report", "--meta", "--out-dir", out, "--figure",
                           str(figure)], capture_output=True, text=True, timeout=120)
     assert rep.returncode == 0, rep.stderr
     assert "| nasbench201 | 4 |" in rep.stdout and "(paper 0.52)" in rep.stdout
+    cells = [c.strip() for c in next(ln for ln in rep.stdout.splitlines() if ln.startswith("| nasbench201")).split("|")]
+    shown = [c.split(" (paper")[0] for c in cells[3:6]]
+    assert shown == ["-" if expected[p] is None else f"{expected[p]:.2f}" for p in PAIRS]
     assert figure.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_meta_evaluation_reads_each_completed_runs_headline(tmp_path):
+    """Known metrics in a hand-made store: only completed runs count, each with its newest training
+    evaluation (not a later re-evaluation, not an earlier epoch)."""
+    from supernet.report.meta import meta_evaluation
+
+    store = ResultStore(tmp_path / "supernet.db")
+
+    def evaluation(run_id: str, epoch: int, metrics: dict[str, float], kind: str = "train") -> None:
+        store.add_evaluation(run_id, epoch=epoch, bn="batch", split="test", n_images=1, batch_size=1, settings={},
+                             seconds=0.0, archs=[], metrics=metrics, kind=kind)
+
+    # acc_mean, skdt, final_acc: rank orders 1234, 4321, 1324, not linear (Pearson would differ).
+    headline = [(1.0, 0.9, 10.0), (2.0, 0.5, 35.0), (3.0, 0.4, 20.0), (4.0, 0.0, 90.0)]
+    for i, (acc, skdt, final) in enumerate(headline):
+        run_id = f"r{i}"
+        store.upsert_run(run_id, name="t", space="nasbench201", seed=i, config={}, run_dir="/nowhere")
+        evaluation(run_id, 1, {"acc_mean": 99.0 - i, "skdt": 0.0, "final_acc": 0.0})  # an earlier epoch
+        evaluation(run_id, 2, {"acc_mean": acc, "skdt": skdt, "final_acc": final})
+        evaluation(run_id, 2, {"acc_mean": -acc, "skdt": -skdt, "final_acc": 50.0 - final}, kind="manual")
+        store.set_status(run_id, "completed")
+    store.upsert_run("failed", name="t", space="nasbench201", seed=9, config={}, run_dir="/nowhere")
+    evaluation("failed", 1, {"acc_mean": 100.0, "skdt": 100.0, "final_acc": 0.0})
+    store.set_status("failed", "failed", "diverged")
+
+    (meta,) = meta_evaluation(store)
+    assert meta.runs == 4
+    assert meta.spearman("acc_mean", "final_acc") == pytest.approx(0.8)  # ranks 1234 vs 1324: 1 - 6 * 2 / 60
+    assert meta.spearman("skdt", "final_acc") == pytest.approx(-0.8)
+    assert meta.spearman("acc_mean", "skdt") == pytest.approx(-1.0)
 
 
 def test_plan_marks_the_level_that_is_the_recipe_itself():

@@ -15,6 +15,22 @@ import click
 from supernet.errors import SupernetError
 
 KIND_LABEL = {"manual": "re-evaluation", "search": "Random-NAS search sample"}
+
+
+class SpaceName(click.ParamType):
+    """A registered space, checked when the command runs: plug-ins may register after this module loads."""
+
+    name = "space"
+
+    def convert(self, value: str, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from supernet.registry import space_names
+
+        if value not in space_names():
+            self.fail(f"unknown space '{value}'; available: {', '.join(space_names())}", param, ctx)
+        return value
+
+
+SPACE = SpaceName()
 OUT_DIR = click.option("--out-dir", default="runs", show_default=True, help="directory holding supernet.db and runs")
 
 
@@ -56,16 +72,19 @@ def _open_store(out_dir: str):  # noqa: ANN202 - keeps the import lazy
 @OUT_DIR
 def runs(out_dir: str) -> None:
     """List runs with their status and headline metrics."""
+    from supernet.evaluate import catalogue
+
     store = _open_store(out_dir)
-    header = f"{'run':<28} {'status':<11} {'epochs':>6} {'acc':>6} {'s-KdT':>6} {'KdT':>6} {'final':>6} {'params s-KdT':>12}"
-    click.echo(header)
-    for row in store.runs():
-        m = store.latest_metrics(row.id)
+    rows = [(row, store.latest_metrics(row.id)) for row in store.runs()]
+    head = catalogue.metric(catalogue.HEADLINE)
+    cols = [(m.name, m.short, m) for m in catalogue.METRICS if m.runs]  # (stored key, title, catalogue row)
+    cols += [(b.prefix + head.name, f"{b.title} {head.short}", head)
+             for b in catalogue.baselines_in(k for _, m in rows for k in m)]
+    click.echo(f"{'run':<28} {'status':<11} {'epochs':>6} " + " ".join(f"{t:>{max(6, len(t))}}" for _, t, _ in cols))
+    for row, m in rows:
         total = row.config.get("protocol", {}).get("epochs", "?")
-        click.echo(
-            f"{row.id:<28} {row.status:<11} {f'{row.epochs_done}/{total}':>6} {_f(m.get('acc_mean'), 1):>6} "
-            f"{_f(m.get('skdt')):>6} {_f(m.get('kdt')):>6} {_f(m.get('final_acc'), 2):>6} {_f(m.get('params/skdt')):>12}"
-        )
+        click.echo(f"{row.id:<28} {row.status:<11} {f'{row.epochs_done}/{total}':>6} "
+                   + " ".join(f"{c.format(m.get(key)):>{max(6, len(t))}}" for key, t, c in cols))
 
 
 @cli.command()
@@ -74,7 +93,9 @@ def runs(out_dir: str) -> None:
 @click.option("--figure", type=click.Path(dir_okay=False),
               help="also plot the pool of the last epoch: super-net accuracy histogram per BN mode (Fig. 6), and vs truth")
 def show(run_id: str, out_dir: str, figure: str | None) -> None:
-    """Every evaluation of a run: super-net metrics next to the parameter-count baseline."""
+    """Every evaluation of a run: super-net metrics next to the training-free baselines."""
+    from supernet.evaluate import catalogue
+
     store = _open_store(out_dir)
     row = store.get_run(run_id)
     if figure:
@@ -86,13 +107,24 @@ def show(run_id: str, out_dir: str, figure: str | None) -> None:
         m = ev["metrics"]
         click.echo(f"\nepoch {ev['epoch']}  bn={ev['bn']}  {ev['split']} ({ev['n_images']} images)  "
                    f"{ev['seconds']:.0f}s  {KIND_LABEL.get(ev['kind'], '')}")
-        click.echo(f"  {'metric':<18} {'super-net':>10} {'params':>10}")
-        for key in ("kdt", "skdt", "spearman", "p_surpass_random", "final_acc"):
-            click.echo(f"  {key:<18} {_f(m.get(key)):>10} {_f(m.get('params/' + key)):>10}")
-        click.echo(f"  {'acc_mean':<18} {_f(m.get('acc_mean'), 2):>10}   (std {_f(m.get('acc_std'), 2)})")
-        subs = sorted({k.split("/")[0] for k in m if k.startswith("sub")} | ({"pool"} if "pool/skdt" in m else set()))
+        bases = catalogue.baselines_in(m)  # one column per baseline measured
+
+        def line(label: str, name: str, sub: str = "", m: dict = m, bases: list = bases) -> str:  # 3 decimals
+            return f"  {label:<18} {_f(m.get(sub + name)):>10}" + "".join(
+                f" {_f(m.get(sub + b.prefix + name)):>{max(10, len(b.title))}}" for b in bases)
+
+        click.echo(f"  {'metric':<18} {'super-net':>10}" + "".join(f" {b.title:>10}" for b in bases))
+        for c in catalogue.METRICS:  # ranking metrics: the super-net's next to each baseline's
+            if c.show and c.ranking:
+                click.echo(line(c.name, c.name))
+        for c in catalogue.METRICS:  # super-net only
+            if c.show and not c.ranking:
+                spread = f"   (std {c.format(m.get(c.std))})" if c.std else ""
+                click.echo(f"  {c.name:<18} {c.format(m.get(c.name)):>10}{spread}")
+        head = catalogue.metric(catalogue.HEADLINE)
+        subs = sorted({k.split("/")[0] for k in m if k.startswith("sub")} | ({"pool"} if f"pool/{head.name}" in m else set()))
         for sub in subs:  # Baseline-v2: per sub-space rankings, their mean (the headline), the union pool
-            click.echo(f"  {sub + ' s-KdT':<18} {_f(m.get(sub + '/skdt')):>10} {_f(m.get(sub + '/params/skdt')):>10}")
+            click.echo(line(f"{sub} {head.title}", head.name, f"{sub}/"))
 
 
 def _pool_figure(store, run_id: str, path: str) -> None:  # noqa: ANN001 - ResultStore, kept lazy
@@ -122,7 +154,7 @@ def _pool_figure(store, run_id: str, path: str) -> None:  # noqa: ANN001 - Resul
 @OUT_DIR
 def evaluate(run_id: str, overrides: tuple[str, ...], out_dir: str) -> None:
     """Re-evaluate RUN_ID's checkpoint on its pool (e.g. bn=running, evaluation.max_images=2560)."""
-    from supernet.run import evaluate_run
+    from supernet.trained import evaluate_run
 
     store = _open_store(out_dir)
     result = evaluate_run(store, run_id, list(overrides))
@@ -148,8 +180,9 @@ def landscape(args: tuple[str, ...], archs: int, images: int, steps: int, span: 
     (device, data.root, runtime.*, bn=...)."""
     import numpy as np
 
-    from supernet.evaluate.landscape import check_grid, plot_landscapes
-    from supernet.run import run_landscape
+    from supernet.evaluate.landscape import check_grid
+    from supernet.report.figures import plot_landscapes
+    from supernet.trained import run_landscape
 
     unknown = [a for a in args if a.startswith("-")]
     if unknown:
@@ -183,7 +216,7 @@ def landscape(args: tuple[str, ...], archs: int, images: int, steps: int, span: 
 
 
 @cli.command()
-@click.argument("space", type=click.Choice(["nasbench201", "nasbench101", "darts_nds"]))
+@click.argument("space", type=SPACE)
 @click.argument("source", type=click.Path(exists=True, dir_okay=False))
 @click.argument("out", type=click.Path(dir_okay=False))
 @click.option("--full", is_flag=True, help="NB101: nasbench_full.tfrecord (all four budgets)")
@@ -194,21 +227,20 @@ def convert(space: str, source: str, out: str, full: bool, no_verify: bool) -> N
     nasbench201: NAS-Bench-201-v1_*.pth (refused if loading it would execute code);
     nasbench101: nasbench_only108.tfrecord or, with --full, nasbench_full.tfrecord (no TensorFlow needed);
     darts_nds: DARTS.json of the NDS release (refused if its networks' parameter counts differ from ours).
+    `supernet convert --help` lists what each registered space reads.
     """
-    if space == "nasbench201":
-        from supernet.groundtruth.nb201_convert import convert_official_nb201
+    from supernet.registry import ConvertFlags, get_space
 
-        convert_official_nb201(source, out)
-    elif space == "darts_nds":
-        from supernet.groundtruth.nds_convert import convert_nds_darts
-
-        gt = convert_nds_darts(source, out, verify_params=0 if no_verify else 16)
-        click.echo(f"{len(gt)} architectures", err=True)
-    else:
-        from supernet.groundtruth.nb101_convert import convert_official_nb101
-
-        summary = convert_official_nb101(source, out, full=full, progress=True)
-        click.echo(f"{summary.cells} cells from {summary.records} records in {summary.seconds:.0f} s", err=True)
+    plugin = get_space(space)
+    if plugin.convert is None:
+        raise SupernetError(f"space {space} has no converter")
+    given = {"full": full, "verify": no_verify}
+    wrong = [f"--{'no-verify' if k == 'verify' else k}" for k, on in given.items() if on and k not in plugin.convert_flags]
+    if wrong:
+        raise SupernetError(f"{', '.join(wrong)} does not apply to {space}")
+    summary = plugin.convert(source, out, ConvertFlags(full=full, verify=not no_verify))
+    if summary:
+        click.echo(summary, err=True)
     click.echo(f"wrote {out}")
 
 
@@ -234,6 +266,7 @@ def search(run_id: str, overrides: tuple[str, ...], samples: int, seed: int | No
 
     OVERRIDES as for `supernet evaluate` (e.g. bn=running, evaluation.top_k=5).
     """
+    from supernet.evaluate.catalogue import headline
     from supernet.search import search_run
 
     store = _open_store(out_dir)
@@ -243,8 +276,8 @@ def search(run_id: str, overrides: tuple[str, ...], samples: int, seed: int | No
     for arch, acc, truth in result.best(show_n):
         click.echo(f"{acc:9.2f} {truth:7.2f}  {arch}")
     click.echo(f"searched model (top {result.top_k} by super-net): ground truth "
-               f"{_f(m.get('final_acc'), 2)}% (std {_f(m.get('final_acc_std'), 2)} over those {result.top_k}); s-KdT of the sample "
-               f"{_f(m.get('skdt'))} (params baseline {_f(m.get('params/skdt'))})")
+               f"{_f(m.get('final_acc'), 2)}% (std {_f(m.get('final_acc_std'), 2)} over those {result.top_k}); of the sample: "
+               f"{headline(m)}")
 
 
 def _executor_options(f: Callable) -> Callable:
@@ -359,7 +392,7 @@ def tune(recipe: str, overrides: tuple[str, ...], seeds: str, factors: str, metr
 @click.option("--meta", is_flag=True, help="instead: the paper's meta-evaluation (Fig. 4) over every completed run")
 @click.option("--factors", "effects", is_flag=True,
               help="instead: each factor's effect on the final searched model, over every sweep (Fig. 10)")
-@click.option("--space", type=click.Choice(["nasbench201", "nasbench101", "darts_nds"]), help="--factors: one space")
+@click.option("--space", type=SPACE, help="--factors: one space")
 def report(name: str | None, out_dir: str, figure: str | None, meta: bool, effects: bool, space: str | None) -> None:
     """The table (and figure) of sweep NAME: metrics per level, mean ± std over seeds. No NAME: list sweeps.
 
@@ -419,7 +452,7 @@ def _report_effects(store, space: str | None, figure: str | None) -> None:  # no
 
 
 @cli.command()
-@click.option("--space", type=click.Choice(["nasbench201", "nasbench101", "darts_nds"]), help="only factors of this space")
+@click.option("--space", type=SPACE, help="only factors of this space")
 def factors(space: str | None) -> None:
     """The paper's 14 factors (Table 1): group, config keys, and the overrides of each level swept."""
     from supernet.factors import FACTORS
@@ -435,13 +468,13 @@ def factors(space: str | None) -> None:
 
 
 @cli.command()
-@click.argument("space")
+@click.argument("space", type=SPACE)
 @click.argument("archs", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
 @click.option("--ground-truth", "table", help="a converted table (.npz) to look them up in (darts_nds: the only source)")
 def arch(space: str, archs: tuple[str, ...], as_json: bool, table: str | None) -> None:
     """Describe architectures: key, unique key, parameters, ground truth. ARCH '-' reads stdin."""
-    from supernet.archinfo import describe
+    from supernet.registry import describe
 
     texts = [line.strip() for a in archs for line in (sys.stdin if a == "-" else [a]) if line.strip()]
     rows = describe(space, texts, table)
@@ -460,11 +493,9 @@ def _f(value: float | None, digits: int = 3) -> str:
 
 
 def _print_metrics(run_id: str, m: dict[str, float]) -> None:
-    click.echo(
-        f"{run_id}: acc {_f(m.get('acc_mean'), 2)}±{_f(m.get('acc_std'), 2)}  s-KdT {_f(m.get('skdt'))} "
-        f"(params baseline {_f(m.get('params/skdt'))})  KdT {_f(m.get('kdt'))}  Spearman {_f(m.get('spearman'))}  "
-        f"P>R {_f(m.get('p_surpass_random'))}  final model {_f(m.get('final_acc'), 2)}%"
-    )
+    from supernet.evaluate.catalogue import summary
+
+    click.echo(f"{run_id}: {summary(m)}")
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from supernet.errors import SupernetError
+from supernet.groundtruth.shipped import is_shipped
+from supernet.registry import get_space, space_names
 
 # Evaluation keys that define a run (its pool and when it is evaluated); all others may change
 # when a checkpoint is re-evaluated, and do not enter the run id, except evaluation.bn=running (see run_id).
@@ -25,6 +27,9 @@ RUN_IDENTITY_EVAL_KEYS = ("every", "pool_size", "per_subspace")
 # Keys added after runs were stored, as (section, key); left out of the run id at their defaults, so those
 # runs keep their ids and resume.
 ADDED_KEYS = (("supernet", "path_dropout"), ("supernet", "global_dropout"), ("space", "subsample"))
+# Marks a key only some spaces support: it must stay at its default unless the space's plug-in lists it
+# in ``options`` (see supernet.registry).
+SPACE_OPTION = {"space_option": True}
 
 
 class _Strict(BaseModel):
@@ -32,9 +37,10 @@ class _Strict(BaseModel):
 
 
 class SpaceConfig(_Strict):
-    name: Literal["nasbench201", "nasbench101", "darts_nds"] = Field("nasbench201", description="search space")
+    name: str = Field("nasbench201", description="search space (`supernet factors` and the registry list them)")
     subspace: int | None = Field(
-        None, ge=1, le=5, description="NB101: only cells with this many vertices feeding the output (SPEC 6.5)"
+        None, ge=1, le=5, description="NB101: only cells with this many vertices feeding the output (SPEC 6.5)",
+        json_schema_extra=SPACE_OPTION,
     )
     subsample: int | None = Field(
         None, ge=1, description="train on a fixed random subset of N architectures with ground truth (the authors' "
@@ -46,6 +52,13 @@ class SpaceConfig(_Strict):
         "(`supernet convert darts_nds DARTS.json OUT.npz`)",
     )
 
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        if name not in space_names():
+            raise ValueError(f"unknown space; available: {', '.join(space_names())}")
+        return name
+
 
 class SupernetConfig(_Strict):
     """f_ws: how the super-net is built."""
@@ -53,7 +66,8 @@ class SupernetConfig(_Strict):
     channels: int = Field(16, ge=1, description="initial channels C")
     layers: int = Field(5, ge=1, description="cells per stage N (NB201, NB101); all cells L (darts_nds, >= 3)")
     op_placement: Literal["node", "edge"] | None = Field(
-        None, description="NB201, DARTS-NDS: node (default; the authors', SPEC 4.2-4.3) or edge (the standard super-net)"
+        None, description="NB201, DARTS-NDS: node (default; the authors', SPEC 4.2-4.3) or edge (the standard super-net)",
+        json_schema_extra=SPACE_OPTION,
     )
     bn_affine: bool = Field(True, description="learnable BN scale and shift (match the stand-alone protocol)")
     bn_track_stats: bool = Field(
@@ -61,13 +75,16 @@ class SupernetConfig(_Strict):
     )
     num_classes: int = Field(10, ge=2, description="classifier outputs")
     channel_strategy: Literal["fixed", "shuffle", "interpolate", "disabled"] = Field(
-        "fixed", description="NB101 dynamic channels; disabled needs space.subspace (one super-net per sub-space)"
+        "fixed", description="NB101 dynamic channels; disabled needs space.subspace (one super-net per sub-space)",
+        json_schema_extra=SPACE_OPTION,
     )
     wsbn: bool = Field(
-        False, description="WSBN: NB101 one BN per set of incoming vertices; DARTS-NDS (ops on nodes) one per source"
+        False, description="WSBN: NB101 one BN per set of incoming vertices; DARTS-NDS (ops on nodes) one per source",
+        json_schema_extra=SPACE_OPTION,
     )
     ofa_kernel: bool = Field(
-        False, description="OFA kernels: NB101 conv1x1/conv3x3 share a 3x3; DARTS-NDS sep_conv and dil_conv 3x3/5x5 a 5x5"
+        False, description="OFA kernels: NB101 conv1x1/conv3x3 share a 3x3; DARTS-NDS sep_conv and dil_conv 3x3/5x5 a 5x5",
+        json_schema_extra=SPACE_OPTION,
     )
     path_dropout: float = Field(
         0.0, ge=0, lt=1, description="drop-path rate on cell outputs, scheduled deeper = more (NAO; SPEC 6.8)"
@@ -109,7 +126,8 @@ class EvaluationConfig(_Strict):
     top_k: int = Field(3, ge=1, description="architectures selected for the final searched model and P>R")
     ground_truth: str | None = Field(None, description="dataset/split column; default cifar10/test (NB101 val500: cifar10/valid)")
     per_subspace: bool = Field(
-        False, description="NB101 Baseline-v2: a pool per sub-space, metrics per sub-space and their mean"
+        False, description="NB101 Baseline-v2: a pool per sub-space, metrics per sub-space and their mean",
+        json_schema_extra=SPACE_OPTION,
     )
 
 
@@ -149,42 +167,37 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _factors_fit_the_space(self) -> Config:
-        s, space = self.supernet, self.space.name
-        ev, p = self.evaluation, self.protocol
+        s, ev, p = self.supernet, self.evaluation, self.protocol
         if ev.top_k > ev.pool_size:
             raise ValueError(f"evaluation.top_k={ev.top_k} exceeds evaluation.pool_size={ev.pool_size}")
         if ev.bn == "running" and not s.bn_track_stats:
             raise ValueError("evaluation.bn=running needs supernet.bn_track_stats=true (no running statistics otherwise)")
         if p.lr_min > p.lr:
             raise ValueError(f"protocol.lr_min={p.lr_min} exceeds protocol.lr={p.lr}")
-        if space == "nasbench101" and s.op_placement is not None:
-            raise ValueError(f"supernet.op_placement is a NASBench-201 / DARTS-NDS option, not available for {space}")
-        if space != "nasbench101":
-            nb101_only = [("channel_strategy", s.channel_strategy, "fixed")]
-            if space == "nasbench201":
-                nb101_only += [("ofa_kernel", s.ofa_kernel, False), ("wsbn", s.wsbn, False)]
-            for key, value, default in nb101_only:
-                if value != default:
-                    raise ValueError(f"supernet.{key}={value} is not available for {space}")
-            if self.space.subspace is not None or self.evaluation.per_subspace:
-                raise ValueError("space.subspace / evaluation.per_subspace are NB101 options")
-        if space == "darts_nds":
-            if s.wsbn and self.placement() != "node":
-                raise ValueError("supernet.wsbn gives a node's shared op one BN per source; with "
-                                 "supernet.op_placement=edge every op has one source already")
-            if s.layers < 3:
-                raise ValueError(f"supernet.layers={s.layers}: a DARTS network needs >= 3 cells (two are reductions)")
-            if p.sampler == "encoding":
-                raise ValueError("protocol.sampler=encoding is not available for darts_nds: its super-nets train on "
-                                 "the benchmarked architectures (SPEC 6.4); use uniform or fairnas")
+        plugin = get_space(self.space.name)
+        for key, default in SPACE_OPTIONS.items():
+            value = self.value(key)
+            if value != default and key not in plugin.options:
+                others = _spaces_with(key)
+                raise ValueError(f"{key}={_text(value)} is not available for {plugin.name}"
+                                 + (f" (a {' / '.join(others)} option)" if others else ""))
+        for key, reasons in plugin.refused.items():
+            value = self.value(key)
+            if value in reasons:
+                raise ValueError(f"{key}={_text(value)} is not available for {plugin.name}: {reasons[value]}")
+        if plugin.validate is not None:
+            plugin.validate(self)
         if self.space.subsample is not None and p.sampler != "uniform":
             raise ValueError(f"space.subsample trains on a fixed list of architectures, drawn uniformly; "
                              f"protocol.sampler={p.sampler} would leave it (use uniform)")
-        if s.channel_strategy == "disabled" and self.space.subspace is None:
-            raise ValueError("supernet.channel_strategy=disabled trains one super-net per sub-space: set space.subspace=K")
-        if self.evaluation.per_subspace and self.space.subspace is not None:
-            raise ValueError("evaluation.per_subspace evaluates a full-space super-net; unset space.subspace")
         return self
+
+    def value(self, key: str) -> Any:
+        """The value of a dotted key, e.g. ``cfg.value("protocol.lr")``."""
+        node: Any = self
+        for part in key.split("."):
+            node = getattr(node, part)
+        return node
 
     def placement(self) -> Literal["node", "edge"]:
         return self.supernet.op_placement or "node"
@@ -197,7 +210,7 @@ class Config(_Strict):
             # The BN mode of the headline evaluations is a level of the bn factor: that level must not share
             # the run (and its metrics) of a recipe that differs in nothing else. Default left out: ids stay.
             ident["evaluation"]["bn"] = self.evaluation.bn
-        if self.space.name != "nasbench101":
+        if "supernet.op_placement" in get_space(self.space.name).options:
             ident["supernet"]["op_placement"] = self.placement()
         ident["data"].pop("cache_dir")
         for section, key in ADDED_KEYS:  # keys added after runs existed: only a non-default value counts
@@ -222,6 +235,29 @@ def _all_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 
 VALID_KEYS: list[str] = _all_paths(Config)
+
+
+def _space_options(model: type[BaseModel], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            out.update(_space_options(ann, f"{prefix}{name}."))
+        elif isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("space_option"):
+            out[f"{prefix}{name}"] = field.default
+    return out
+
+
+SPACE_OPTIONS: dict[str, Any] = _space_options(Config)  # dotted key -> default
+
+
+def _spaces_with(key: str) -> list[str]:
+    return [get_space(n).title for n in space_names() if key in get_space(n).options]
+
+
+def _text(value: Any) -> str:
+    """As a user writes it in an override (true, not True)."""
+    return json.dumps(value) if isinstance(value, bool) else str(value)
 
 
 def describe_keys(cfg: Config) -> list[tuple[str, Any, str]]:
@@ -335,3 +371,35 @@ def load_config(recipe: str | Path | None, overrides: list[str] | tuple[str, ...
         if not isinstance(tree, dict):
             raise SupernetError(f"recipe '{recipe}' must be a mapping of config keys")
     return build_config(tree, overrides)
+
+
+def absolute_paths(cfg: Config) -> Config:
+    """Stored configs must work from any directory: resolve every path the user gave (in place)."""
+    if cfg.data.root is not None:
+        cfg.data.root = str(Path(cfg.data.root).expanduser().resolve())
+    if cfg.data.cache_dir is not None:
+        cfg.data.cache_dir = str(Path(cfg.data.cache_dir).expanduser().resolve())
+    if cfg.space.ground_truth is not None and not is_shipped(cfg.space.ground_truth):
+        cfg.space.ground_truth = str(Path(cfg.space.ground_truth).expanduser().resolve())
+    cfg.out_dir = str(Path(cfg.out_dir).expanduser().resolve())
+    return cfg
+
+
+def evaluation_config(row_config: dict, overrides: list[str]) -> Config:
+    """A stored run's config with the overrides an evaluation may apply (everything else defines the run)."""
+    fields = set(EvaluationConfig.model_fields)
+    expanded = []
+    for text in overrides:
+        key, _ = parse_override(text)
+        if key in fields:  # shorthand: bn=running means evaluation.bn=running
+            text, key = f"evaluation.{text}", f"evaluation.{key}"
+        changes_training = key in {f"evaluation.{k}" for k in RUN_IDENTITY_EVAL_KEYS}
+        allowed = ("evaluation.", "runtime.", "device", "progress", "data.root", "data.cache_dir")
+        if changes_training or not key.startswith(allowed):
+            raise SupernetError(
+                f"'{key}' cannot change at evaluation (it defines the run); allowed: evaluation.* except "
+                f"{', '.join(RUN_IDENTITY_EVAL_KEYS)} (short form e.g. bn=running), runtime.*, device, data.root, "
+                "data.cache_dir"
+            )
+        expanded.append(text)
+    return build_config(row_config, expanded)

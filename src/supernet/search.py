@@ -11,13 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from supernet.builders import build_kit
+from supernet import streams
+from supernet.config import evaluation_config
 from supernet.errors import SupernetError
 from supernet.evaluate.evaluator import PoolEvaluation
-from supernet.run import draw_pool, evaluate_run, evaluation_config
+from supernet.pools import draw_pool
+from supernet.registry import build_kit
 from supernet.store import ResultStore
-
-SEARCH_STREAM = 1000  # apart from the evaluation pools' streams: a search sample is a fresh draw
+from supernet.trained import evaluate_run
 
 
 @dataclass
@@ -44,7 +45,7 @@ def search_run(
     candidates = kit.candidates(cfg.space.subspace)
     if samples > len(candidates):
         raise SupernetError(f"--samples {samples} exceeds the {len(candidates)} architectures with ground truth")
-    pool = draw_pool(candidates, samples, cfg.seed if seed is None else seed, SEARCH_STREAM)
+    pool = draw_pool(candidates, samples, cfg.seed if seed is None else seed, streams.SEARCH)
     ev = evaluate_run(store, row.id, list(overrides or []), pool=pool, kind="search")
     # Stable order: ties in super-net accuracy keep sample order, so the result is reproducible.
     return SearchResult(ev, np.argsort(-ev.accuracy, kind="stable"), top_k)

@@ -6,14 +6,14 @@ the device until the pool is done, so the cost is the forward passes themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from supernet.evaluate.metrics import pool_metrics, ranking_metrics
+from supernet.evaluate.catalogue import MetricSettings, baseline, measure
 from supernet.groundtruth.table import GroundTruth
 from supernet.nn.norm import BNMode, set_bn_mode
 from supernet.runtime import CPU, Runtime
@@ -65,27 +65,27 @@ def supernet_accuracies(
 def compute_metrics(
     accuracy: np.ndarray,
     keys: Sequence[str],
-    params: np.ndarray,
     gt: GroundTruth,
     *,
     dataset: str,
     split: str,
-    top_k: int,
-    threshold: float,
-    skdt_variant: str,
-    psr_form: str,
+    settings: MetricSettings,
+    baselines: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
-    """Super-net metrics plus the training-free parameter-count baseline, prefixed ``params/``.
+    """Ground truth, ranks and metrics of one pool: every metric of the catalogue for the super-net, and
+    its ranking metrics for each training-free baseline, stored as ``<prefix><metric>``.
 
-    On NASBench-201 ranking by parameter count alone reaches a Kendall-Tau near 0.6, so a super-net
-    is only worth its training where it beats that line; every evaluation reports both.
+    ``baselines``: name of a row of ``catalogue.BASELINES`` -> its score of each architecture of ``keys``
+    (higher = predicted better). On NASBench-201 ranking by parameter count alone reaches a Kendall-Tau
+    near 0.6, so a super-net is only worth its training where it beats that line; every evaluation
+    reports both.
     """
     truth = np.asarray(gt.accuracy(list(keys), split=split, dataset=dataset), dtype=np.float64)
     ranks = np.asarray(gt.ranks(list(keys), split=split, dataset=dataset))
-    kw = dict(k=top_k, threshold=threshold, skdt_variant=skdt_variant, psr_form=psr_form)
-    metrics = pool_metrics(accuracy, truth, ranks, len(gt), **kw)
-    # Parameter counts tie a lot (about 20 distinct values in a 200-arch NB201 pool): the authors'
-    # tie handling would make the baseline depend on pool order, so it always uses the clean variant.
-    baseline = ranking_metrics(params.astype(np.float64), truth, ranks, len(gt), **{**kw, "skdt_variant": "clean"})
-    metrics.update({f"params/{k}": v for k, v in baseline.items()})
+    metrics = measure(accuracy, truth, ranks, len(gt), settings)
+    for name, scores in (baselines or {}).items():
+        b = baseline(name)
+        values = measure(np.asarray(scores, dtype=np.float64), truth, ranks, len(gt), b.settings(settings),
+                         ranking_only=True)
+        metrics.update({b.prefix + k: v for k, v in values.items()})
     return truth, ranks, {k: float(v) for k, v in metrics.items()}

@@ -8,7 +8,7 @@ scale-invariant; BN parameters and biases are left out of the directions (Li et 
 
 The same fixed images and architectures serve every grid point, so differences across the grid are
 the weights' alone. A super-net trained on one architecture (``space.subsample=1``) is the
-stand-alone network the paper compares against.
+stand-alone network the paper compares against. The figure is ``report.figures.plot_landscapes``.
 """
 
 from __future__ import annotations
@@ -141,23 +141,3 @@ def loss_landscape(
         for p, p0 in zip(params, origin, strict=True):
             p.copy_(p0)
     return Landscape(coords, loss)
-
-
-def plot_landscapes(panels: Sequence[tuple[str, Landscape]], path: str, title: str = "") -> None:
-    """Contours of each landscape side by side, on the same loss levels so their shapes compare."""
-    from supernet.report.figures import pyplot, save_figure
-
-    plt = pyplot()
-    lo = min(float(ls.loss.min()) for _, ls in panels)
-    hi = max(float(ls.loss.max()) for _, ls in panels)
-    levels = np.geomspace(max(lo, 1e-3), max(hi, lo * 1.01, 1e-3 * 1.01), 25)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), constrained_layout=True,
-                             squeeze=False)
-    for ax, (label, ls) in zip(axes[0], panels, strict=True):
-        cs = ax.contour(ls.coords, ls.coords, ls.loss.T, levels=levels, cmap="viridis")
-        ax.clabel(cs, fontsize=6, fmt="%.2f")
-        ax.plot(0, 0, "k+")
-        ax.set_title(label, fontsize=9)
-        ax.set_xlabel("direction 1")
-        ax.set_ylabel("direction 2")
-    save_figure(fig, path, title)

@@ -1,24 +1,82 @@
-"""The Ray executor of a sweep: each run is a Ray task; only the driver writes the results store.
+"""The executors of a sweep, and the types they share with it (``sweep.py`` plans, these train).
 
-A task starts a small store of its own (``OUT_DIR/.workers/RUN_ID.db``) from the rows the driver holds
-for that run (so a run begun locally, or by an earlier task, keeps its history), trains, and returns
-the run's rows; the driver imports them into ``supernet.db`` as tasks finish. Checkpoints and these
-stores live under ``out_dir``, so on a multi-node cluster it must be a filesystem every node shares,
-and every node needs ``supernet`` installed (Ray sends the task by reference).
+``run_here`` (``--executor local``) trains the planned runs one after another in this process.
+
+``run_on_ray`` makes each run a Ray task; only the driver writes the results store. A task starts a
+small store of its own (``OUT_DIR/.workers/RUN_ID.db``) from the rows the driver holds for that run (so
+a run begun locally, or by an earlier task, keeps its history), trains, and returns the run's rows; the
+driver imports them into ``supernet.db`` as tasks finish. Checkpoints and these stores live under
+``out_dir``, so on a multi-node cluster it must be a filesystem every node shares, and every node
+needs ``supernet`` installed (Ray sends the task by reference).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from supernet.config import Config
 from supernet.errors import SupernetError
-from supernet.experiments.sweep import SweepItem, SweepOutcome, record_failure
 from supernet.store import ResultStore
 
 WORKERS = ".workers"
 Rows = dict[str, tuple[list[str], list[list[Any]]]]
+
+
+@dataclass(frozen=True)
+class SweepItem:
+    level: str
+    seed: int
+    config: Config
+    baseline: bool = False  # this level leaves the recipe unchanged: the "without" of the factor's effect
+
+
+@dataclass
+class SweepOutcome:
+    item: SweepItem
+    run_id: str
+    status: str  # completed | failed
+    message: str = ""
+
+
+OnStart = Callable[[int, SweepItem, str], None]
+
+
+def record_failure(store: ResultStore, item: SweepItem, message: str) -> None:
+    """Mark the run failed in the store, creating its row if it failed before it had one, so a report
+    never shows a failed run as pending (nor a crashed one as running)."""
+    cfg, run_id = item.config, item.config.run_id()
+    try:
+        exists = store.get_run(run_id).id == run_id
+    except SupernetError:
+        exists = False
+    if not exists:
+        store.upsert_run(run_id, name=cfg.name, space=cfg.space.name, seed=cfg.seed, config=cfg.model_dump(),
+                         run_dir=str(Path(cfg.out_dir) / run_id))
+    store.set_status(run_id, "failed", message)
+
+
+def run_here(
+    store: ResultStore, todo: Sequence[tuple[int, SweepItem]], on_start: OnStart | None = None
+) -> list[SweepOutcome]:
+    """The local executor: train each run in this process, one after another."""
+    return [_train_here(store, k, item, on_start) for k, item in todo]
+
+
+def _train_here(store: ResultStore, k: int, item: SweepItem, on_start: OnStart | None) -> SweepOutcome:
+    from supernet.run import Run
+
+    if on_start is not None:
+        on_start(k, item, item.config.run_id())
+    try:
+        Run(item.config, store).train()
+        return SweepOutcome(item, item.config.run_id(), "completed")
+    except Exception as exc:  # a diverging learning rate, a bad level, an OOM: a result, the sweep goes on
+        message = str(exc) or type(exc).__name__
+        record_failure(store, item, message)
+        return SweepOutcome(item, item.config.run_id(), "failed", message)
 
 
 def worker_store_path(out_dir: str | Path, run_id: str) -> Path:
@@ -50,7 +108,7 @@ def train_task(config: dict[str, Any], planned_id: str, history: Rows | None) ->
 def run_on_ray(
     store: ResultStore,
     todo: Sequence[tuple[int, SweepItem]],
-    on_start: Callable[[int, SweepItem, str], None] | None = None,
+    on_start: OnStart | None = None,
     address: str | None = None,
     cpus_per_run: float = 1.0,
     gpus_per_run: float = 0.0,
@@ -114,7 +172,7 @@ def _task_configs(items: list[SweepItem], gpus_per_run: float) -> list[dict[str,
 
 def _warm_data_cache(item: SweepItem) -> None:
     """Decode (or download) the dataset once here, so tasks read the cache instead of racing to write it."""
-    from supernet.run import load_dataset
+    from supernet.data.setup import load_dataset
 
     load_dataset(item.config)
 

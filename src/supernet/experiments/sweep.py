@@ -2,28 +2,23 @@
 
 A sweep is a plan of ordinary runs. Each run keeps its own deterministic id, so re-running the
 same sweep command skips finished runs and resumes an interrupted one; the plan itself is stored
-(``sweep_runs``) so a report can tell finished, failed and pending runs apart. Runs execute one
-after another in this process (the local executor); a failing run is recorded and the sweep goes on.
+(``sweep_runs``) so a report can tell finished, failed and pending runs apart. The runs are trained
+by an executor (``executors.py``: one after another in this process, or as Ray tasks); a failing run is
+recorded and the sweep goes on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from supernet.config import Config, load_config, parse_override
+from supernet.config import Config, absolute_paths, load_config, parse_override
 from supernet.errors import SupernetError
+from supernet.experiments.executors import SweepItem, SweepOutcome, run_here, run_on_ray
 from supernet.factors import Factor
 from supernet.store import ResultStore
 
-
-@dataclass(frozen=True)
-class SweepItem:
-    level: str
-    seed: int
-    config: Config
-    baseline: bool = False  # this level leaves the recipe unchanged: the "without" of the factor's effect
+__all__ = ["SweepItem", "SweepOutcome", "plan_sweep", "run_sweep"]
 
 
 def plan_sweep(
@@ -38,8 +33,6 @@ def plan_sweep(
     ``compute_match``: for the low-fidelity factors of Table 2, scale the epochs by the compute a level
     saves (SPEC 6.3: half the channels -> twice the epochs), as the paper does.
     """
-    from supernet.run import absolute_paths
-
     if not seeds:
         raise SupernetError("a sweep needs at least one seed")
     if len(set(seeds)) != len(seeds):
@@ -80,14 +73,6 @@ def _matched_epochs(base: Config, factor: Factor, level_overrides: Sequence[str]
     return [f"protocol.epochs={max(1, round(base.protocol.epochs * base_value / level_value))}"]
 
 
-@dataclass
-class SweepOutcome:
-    item: SweepItem
-    run_id: str
-    status: str  # completed | failed
-    message: str = ""
-
-
 def run_sweep(
     name: str,
     factor: Factor,
@@ -112,40 +97,8 @@ def run_sweep(
     finished = {o.run_id for o in done}
     todo = [(k, i) for k, i in enumerate(items) if i.config.run_id() not in finished]
     if executor == "local":
-        return done + [_train_here(store, k, item, on_start) for k, item in todo]
-    from supernet.experiments.executors import run_on_ray
-
+        return done + run_here(store, todo, on_start)
     return done + run_on_ray(store, todo, on_start, **executor_options)  # type: ignore[arg-type]
-
-
-def _train_here(
-    store: ResultStore, k: int, item: SweepItem, on_start: Callable[[int, SweepItem, str], None] | None
-) -> SweepOutcome:
-    from supernet.run import Run
-
-    if on_start is not None:
-        on_start(k, item, item.config.run_id())
-    try:
-        Run(item.config, store).train()
-        return SweepOutcome(item, item.config.run_id(), "completed")
-    except Exception as exc:  # a diverging learning rate, a bad level, an OOM: a result, the sweep goes on
-        message = str(exc) or type(exc).__name__
-        record_failure(store, item, message)
-        return SweepOutcome(item, item.config.run_id(), "failed", message)
-
-
-def record_failure(store: ResultStore, item: SweepItem, message: str) -> None:
-    """Mark the run failed in the store, creating its row if it failed before it had one, so a report
-    never shows a failed run as pending (nor a crashed one as running)."""
-    cfg, run_id = item.config, item.config.run_id()
-    try:
-        exists = store.get_run(run_id).id == run_id
-    except SupernetError:
-        exists = False
-    if not exists:
-        store.upsert_run(run_id, name=cfg.name, space=cfg.space.name, seed=cfg.seed, config=cfg.model_dump(),
-                         run_dir=str(Path(cfg.out_dir) / run_id))
-    store.set_status(run_id, "failed", message)
 
 
 def _finished(store: ResultStore, run_id: str, epochs: int) -> bool:

@@ -17,13 +17,18 @@ from pathlib import Path
 import yaml
 
 from supernet.errors import SupernetError
+from supernet.evaluate import catalogue
 from supernet.experiments.sweep import SweepItem, plan_sweep, run_sweep
 from supernet.factors import Level, get_factor
-from supernet.report.tables import COLUMNS, LevelRow, sweep_rows
+from supernet.report.tables import LevelRow, sweep_rows
 from supernet.store import ResultStore
 
 PAPER_ORDER = ("bn", "lr", "epochs", "weight_decay")  # Table 1's P_ws hyper-parameters, in tuning order
-METRICS = tuple(name for name, _, _ in COLUMNS if not name.startswith("params/"))
+
+
+def metrics() -> tuple[str, ...]:
+    """The metrics a level can be chosen by: the super-net's report columns that have a direction."""
+    return tuple(m.name for m in catalogue.METRICS if m.report and m.higher_is_better is not None)
 
 
 @dataclass(frozen=True)
@@ -37,14 +42,16 @@ class TuneStage:
 
 def choose_level(rows: Sequence[LevelRow], levels: Sequence[Level], metric: str, seeds: int) -> tuple[Level, float]:
     """The level with the best mean ``metric`` among those whose every seed completed (a level that
-    diverged in one seed is not a safe choice); ties go to the earlier level."""
+    diverged in one seed is not a safe choice); ties go to the earlier level. "Best" follows the
+    catalogue's direction of ``metric`` (highest, unless lower is better)."""
     by_label = {lv.label: lv for lv in levels}
+    sign = 1.0 if catalogue.metric(metric).higher_is_better is not False else -1.0
     best: tuple[Level, float] | None = None
     for row in rows:
         ms = row.mean_std(metric)
         if row.completed < seeds or ms is None or len(row.finite(metric)) < seeds:
             continue
-        if best is None or ms[0] > best[1]:
+        if best is None or sign * ms[0] > sign * best[1]:
             best = (by_label[row.level], ms[0])
     if best is None:
         raise SupernetError(f"no level of '{rows[0].factor}' completed every seed with a finite {metric}; tuning stops")
@@ -63,8 +70,8 @@ def tune(
     executor: str = "local",
     **executor_options: object,
 ) -> list[TuneStage]:
-    if metric not in METRICS:
-        raise SupernetError(f"unknown metric '{metric}'; choose from {', '.join(METRICS)}")
+    if metric not in metrics():
+        raise SupernetError(f"unknown metric '{metric}'; choose from {', '.join(metrics())}")
     if len(set(factors)) != len(factors) or not factors:
         raise SupernetError(f"factors must be a non-empty list without repeats, got {list(factors)}")
     stages: list[TuneStage] = []

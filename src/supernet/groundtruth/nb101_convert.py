@@ -48,15 +48,13 @@ import numpy as np
 from supernet.errors import SupernetError
 from supernet.groundtruth.table import ExtendedTable, GroundTruth
 from supernet.groundtruth.tfrecord import iter_records
+from supernet.spaces.nasbench101 import INPUT, MAX_VERTICES, NO_OP, OPS, OUTPUT, make_cell, module_hash
 
-OP_NAMES = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")  # the official config's order
 BUDGETS = (4, 12, 36, 108)
 GT_EPOCHS = 108
 NUM_REPEATS = 3
-MAX_VERTICES = 7
-NO_OP = 255
 COLUMNS = ("cifar10/valid", "cifar10/test", "cifar10/params")
-_OP_CODE = {name: i for i, name in enumerate(OP_NAMES)}
+_OP_CODE = {name: i for i, name in enumerate(OPS)}  # OPS is in the official config's order
 _DIGITS = bytes.maketrans(b"01", b"\x00\x01")
 
 
@@ -260,12 +258,12 @@ def _cell_bytes(flat: bytes, ops: Sequence[str]) -> tuple[bytes, bytes]:
         raise ValueError(
             f"a cell needs 2..7 vertices and an n x n matrix, got {n} ops and {len(flat)} entries"
         )
-    if ops[0] != "input" or ops[-1] != "output":
-        raise ValueError(f"ops must start with 'input' and end with 'output', got {list(ops)}")
+    if ops[0] != INPUT or ops[-1] != OUTPUT:
+        raise ValueError(f"ops must start with {INPUT!r} and end with {OUTPUT!r}, got {list(ops)}")
     try:
         codes = bytes(_OP_CODE[o] for o in ops[1:-1]) + bytes([NO_OP]) * (MAX_VERTICES - n)
     except KeyError as e:
-        raise ValueError(f"unknown op {e.args[0]!r}; NAS-Bench-101 ops are {', '.join(OP_NAMES)}") from None
+        raise ValueError(f"unknown op {e.args[0]!r}; NAS-Bench-101 ops are {', '.join(OPS)}") from None
     matrix = bytearray(MAX_VERTICES * MAX_VERTICES)
     for i in range(n):
         matrix[i * MAX_VERTICES : i * MAX_VERTICES + n] = flat[i * n : (i + 1) * n]
@@ -372,7 +370,7 @@ def _cell_extras(
         "matrix": matrix,
         "num_vertices": np.frombuffer(bytes(num_vertices), np.uint8),
         "ops": np.frombuffer(bytes(ops), np.uint8).reshape(n, MAX_VERTICES - 2),
-        "op_names": np.asarray(OP_NAMES, dtype=np.str_),
+        "op_names": np.asarray(OPS, dtype=np.str_),
     }
 
 
@@ -532,8 +530,6 @@ def nb101_from_val500(path_json: str | Path, out: str | Path | None = None) -> G
     three runs were drawn, where a plain mean would weight runs by how often they were drawn.
     Only ``cifar10/valid`` exists: asking for test accuracy raises.
     """
-    from supernet.spaces.nasbench101 import make_cell, module_hash  # lazy: a sibling module
-
     path = Path(path_json)
     entries = _read_json(path, "NAS-Bench-101 validation")
     if not isinstance(entries, list):

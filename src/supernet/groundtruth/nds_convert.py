@@ -10,7 +10,9 @@ Beside the ``cifar10/test`` column the table stores each row's ``width``, ``dept
 the parameter-count baseline need them. Conversion rebuilds the stand-alone network of a sample of
 rows and refuses the file when a parameter count differs from the benchmark's (as NNI's validator
 refuses a model space that does not match its benchmark): ranking against a benchmark whose
-networks are not the ones built here would be meaningless.
+networks are not the ones built here would be meaningless. The caller passes that parameter count
+in (``param_count``, e.g. ``darts_param_count`` of the DARTS network module): ground truth builds
+no network itself.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import json
 import math
 import warnings
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,8 @@ from supernet.spaces.darts import DartsArch, from_genotype, parse_arch
 
 COLUMN = "cifar10/test"
 EXTRAS = ("width", "depth", "aux", "params", "runs")
+# f_proxy's trainable parameters: (arch, width C, depth L, classes, auxiliary head) -> count.
+ParamCount = Callable[[DartsArch, int, int, int, bool], int]
 
 
 @dataclass(frozen=True)
@@ -77,13 +81,11 @@ def _record(i: int, r: Any, source: str) -> _Record:
         ) from None
 
 
-def _verify_params(table: ExtendedTable, rows: Sequence[int], source: str) -> None:
-    from supernet.supernets.darts import darts_param_count
-
+def _verify_params(table: ExtendedTable, rows: Sequence[int], source: str, param_count: ParamCount) -> None:
     e = table.extras
     for row in rows:
         arch = parse_arch(table.keys[row])
-        ours = darts_param_count(arch, int(e["width"][row]), int(e["depth"][row]), 10, bool(e["aux"][row]))
+        ours = param_count(arch, int(e["width"][row]), int(e["depth"][row]), 10, bool(e["aux"][row]))
         if ours != int(e["params"][row]):
             raise SupernetError(
                 f"{source}: the stand-alone network built here does not match the benchmark: {table.keys[row]} at "
@@ -93,9 +95,12 @@ def _verify_params(table: ExtendedTable, rows: Sequence[int], source: str) -> No
             )
 
 
-def convert_nds_darts(src: str | Path, out: str | Path | None = None, *, verify_params: int = 16) -> GroundTruth:
+def convert_nds_darts(
+    src: str | Path, out: str | Path | None = None, *, param_count: ParamCount, verify_params: int = 16
+) -> GroundTruth:
     """Read ``DARTS.json``; write the table to ``out`` (or keep it in memory); check ``verify_params``
-    rows spread over the table against f_proxy's parameter count (0: no check)."""
+    rows spread over the table against f_proxy's parameter count ``param_count`` (0: no check), e.g.
+    ``darts_param_count`` of the DARTS network module."""
     path = Path(src)
     if not path.is_file():
         raise SupernetError(f"NDS file {path} does not exist (download data.zip of the NDS release; use DARTS.json)")
@@ -145,7 +150,8 @@ def convert_nds_darts(src: str | Path, out: str | Path | None = None, *, verify_
     )
     if verify_params > 0:
         n = len(first)
-        _verify_params(table, np.linspace(0, n - 1, min(verify_params, n)).astype(int).tolist(), str(path))
+        rows = np.linspace(0, n - 1, min(verify_params, n)).astype(int).tolist()
+        _verify_params(table, rows, str(path), param_count)
     return table.finish(out, str(path))
 
 

@@ -37,7 +37,6 @@ from supernet.nn.norm import SwitchableBatchNorm
 
 if TYPE_CHECKING:
     from supernet.nn.ops import BNSpec
-    from supernet.nn.wsbn import WSBatchNorm
 
 ChannelStrategyName = Literal["fixed", "shuffle", "interpolate", "disabled"]
 CHANNEL_STRATEGIES: tuple[ChannelStrategyName, ...] = ("fixed", "shuffle", "interpolate", "disabled")
@@ -189,8 +188,8 @@ class DynamicConvBNReLU(nn.Module):
 
     The kernel is an ``OFAKernel``: with several ``kernel_sizes`` one 3x3 (say) kernel serves a 1x1
     conv too (SPEC 6.6), and then the BN is shared by both kernel sizes, as in OFA and the authors'
-    code. ``bn`` may be a ``WSBatchNorm`` (one BN per set of incoming vertices, SPEC 6.7); then
-    ``forward`` needs ``incoming``.
+    code. ``bn`` is a ``DynamicBatchNorm``, or a ``WSBatchNorm`` (``nn/wsbn.py``: one BN per set of
+    incoming vertices, SPEC 6.7), which is built on this module; then ``forward`` needs ``incoming``.
     """
 
     def __init__(
@@ -198,7 +197,7 @@ class DynamicConvBNReLU(nn.Module):
         c_in: int,
         c_out: int,
         kernel_sizes: tuple[int, ...],
-        bn: DynamicBatchNorm | WSBatchNorm,
+        bn: nn.Module,
         strategy: ChannelStrategy,
     ) -> None:
         super().__init__()
@@ -216,7 +215,7 @@ class DynamicConvBNReLU(nn.Module):
         if x.shape[1] != self.c_in:
             weight = self.strategy.in_weight(weight, x.shape[1])
         y = F.conv2d(x, weight, None, 1, k // 2)
-        y = self.bn(y, select) if incoming is None else self.bn(y, select, incoming=incoming)  # type: ignore[call-arg]
+        y = self.bn(y, select) if incoming is None else self.bn(y, select, incoming=incoming)
         y = F.relu(y)
         return self.strategy.reduce(y, c_out) if select is None and c_out != self.c_out else y
 

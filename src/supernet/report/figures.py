@@ -1,5 +1,6 @@
 """Figures in the paper's style: a sweep's s-KdT and final searched model per level (mean ± std over
-seeds), and one run's pool (Fig. 6: super-net accuracies per BN mode, and against the ground truth).
+seeds), one run's pool (Fig. 6: super-net accuracies per BN mode, and against the ground truth), and
+loss landscapes side by side (Fig. 7).
 
 matplotlib is imported lazily with the Agg backend, so reports render on headless machines and the
 rest of the package never pays for the import.
@@ -9,13 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from supernet.errors import SupernetError
+from supernet.evaluate import catalogue
 from supernet.report.tables import LevelRow
 
-PANELS = (("skdt", "sparse Kendall-Tau"), ("final_acc", "final searched model (%)"))
+if TYPE_CHECKING:
+    from supernet.evaluate.landscape import Landscape
+
+PANELS = ("skdt", "final_acc")  # metrics of the catalogue; each baseline measured on one is drawn beside it
 
 
 def pyplot():  # noqa: ANN202 - matplotlib stays a lazy, headless import
@@ -65,16 +71,38 @@ def plot_sweep(rows: list[LevelRow], path: str | Path, title: str = "") -> Path:
         raise SupernetError("no completed run in this sweep yet: nothing to plot")
     fig, axes = plt.subplots(1, len(PANELS), figsize=(4.5 * len(PANELS), 3.4), constrained_layout=True)
     x = range(len(rows))
-    for ax, (metric, label) in zip(axes, PANELS, strict=True):
+    for ax, metric in zip(axes, PANELS, strict=True):
         stats = [r.mean_std(metric) for r in rows]
         means = [s[0] if s else float("nan") for s in stats]
         stds = [s[1] if s else 0.0 for s in stats]
         ax.errorbar(x, means, yerr=stds, fmt="o-", capsize=4)
-        if metric == "skdt":
-            base = [r.mean_std("params/skdt") for r in rows]
-            ax.plot(x, [b[0] if b else float("nan") for b in base], "k--", lw=1, label="parameter count")
+        styles = iter(("--", ":", "-.") * len(catalogue.BASELINES))
+        for b in catalogue.BASELINES:
+            base = [r.mean_std(b.prefix + metric) for r in rows]
+            if any(base):
+                ax.plot(x, [v[0] if v else float("nan") for v in base], "k" + next(styles), lw=1, label=b.description)
+        if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="best", fontsize=8)
         ax.set_xticks(list(x), [r.level for r in rows], rotation=20, ha="right", fontsize=8)
-        ax.set_ylabel(label)
+        m = catalogue.metric(metric)
+        ax.set_ylabel(m.title + (f" ({m.unit})" if m.unit else ""))
         ax.grid(alpha=0.3)
+    return save_figure(fig, path, title)
+
+
+def plot_landscapes(panels: Sequence[tuple[str, Landscape]], path: str | Path, title: str = "") -> Path:
+    """Contours of each landscape side by side, on the same loss levels so their shapes compare."""
+    plt = pyplot()
+    lo = min(float(ls.loss.min()) for _, ls in panels)
+    hi = max(float(ls.loss.max()) for _, ls in panels)
+    levels = np.geomspace(max(lo, 1e-3), max(hi, lo * 1.01, 1e-3 * 1.01), 25)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), constrained_layout=True,
+                             squeeze=False)
+    for ax, (label, ls) in zip(axes[0], panels, strict=True):
+        cs = ax.contour(ls.coords, ls.coords, ls.loss.T, levels=levels, cmap="viridis")
+        ax.clabel(cs, fontsize=6, fmt="%.2f")
+        ax.plot(0, 0, "k+")
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("direction 1")
+        ax.set_ylabel("direction 2")
     return save_figure(fig, path, title)

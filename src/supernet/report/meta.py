@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
+from supernet.evaluate import catalogue
 from supernet.store import ResultStore
 
 PAIRS = (("acc_mean", "final_acc"), ("skdt", "final_acc"), ("acc_mean", "skdt"))
-TITLES = {"acc_mean": "super-net acc", "final_acc": "final model", "skdt": "s-KdT"}
-# Fig. 4 of the paper, for the same three pairs.
-PAPER = {"nasbench101": (0.09, 0.45, 0.23), "nasbench201": (0.52, 0.55, 0.94), "darts_nds": (0.07, 0.19, 0.47)}
+TITLES = {name: catalogue.metric(name).title for name in dict.fromkeys(n for pair in PAIRS for n in pair)}
 MIN_RUNS = 3  # fewer points make a rank correlation meaningless
 
 
@@ -57,11 +56,22 @@ def meta_evaluation(store: ResultStore) -> list[SpaceMeta]:
     return sorted(spaces.values(), key=lambda m: m.space)
 
 
+def _paper(space: str) -> tuple[float, ...] | None:
+    """Fig. 4 of the paper for the same three pairs, as the space's plug-in records it."""
+    from supernet.errors import SupernetError
+    from supernet.registry import get_space
+
+    try:
+        return get_space(space).paper.get("meta")
+    except SupernetError:  # a run of a space whose plug-in is not registered now
+        return None
+
+
 def markdown_meta(rows: list[SpaceMeta]) -> str:
     head = ["space", "super-nets", *(f"{TITLES[a]} vs {TITLES[b]}" for a, b in PAIRS)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m in rows:
-        paper = PAPER.get(m.space)
+        paper = _paper(m.space)
         cells = []
         for k, (a, b) in enumerate(PAIRS):
             rho = m.spearman(a, b)

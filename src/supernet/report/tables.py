@@ -13,18 +13,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from supernet.evaluate import catalogue
 from supernet.store import ResultStore
 
-# (metric name, column title, digits); "params/skdt" is the training-free parameter-count baseline.
-COLUMNS = (
-    ("acc_mean", "super-net acc", 2),
-    ("skdt", "s-KdT", 3),
-    ("kdt", "KdT", 3),
-    ("spearman", "Spearman", 3),
-    ("p_surpass_random", "P>R", 3),
-    ("final_acc", "final model", 2),
-    ("params/skdt", "params s-KdT", 3),
-)
+
+def columns() -> list[tuple[str, str, int]]:
+    """(stored metric name, column title, digits): the catalogue's ``report`` metrics, then each
+    baseline's ``report_baselines`` metrics (e.g. "params s-KdT", the parameter-count baseline)."""
+    cols = [(m.name, m.title, m.digits) for m in catalogue.METRICS if m.report]
+    cols += [(b.prefix + m.name, f"{b.title} {m.title}", m.digits)
+             for b in catalogue.BASELINES for m in catalogue.METRICS if m.report_baselines]
+    return cols
 
 
 @dataclass
@@ -62,7 +61,7 @@ def sweep_rows(store: ResultStore, sweep: str) -> list[LevelRow]:
         if status != "completed":
             continue
         metrics = store.latest_metrics(run_id)
-        for name, _, _ in COLUMNS:
+        for name, _, _ in columns():
             if name in metrics:
                 row.values.setdefault(name, []).append(metrics[name])
     return list(rows.values())
@@ -77,11 +76,12 @@ def _cell(row: LevelRow, metric: str, digits: int) -> str:
 
 
 def markdown_table(rows: list[LevelRow]) -> str:
-    head = ["level", "runs", *(title for _, title, _ in COLUMNS)]
+    cols = columns()
+    head = ["level", "runs", *(title for _, title, _ in cols)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         others = {k: v for k, v in r.status.items() if k != "completed"}
         runs = f"{r.completed}/{len(r.runs)}" + (" (" + ", ".join(f"{v} {k}" for k, v in sorted(others.items())) + ")"
                                                   if others else "")
-        lines.append("| " + " | ".join([r.level, runs, *(_cell(r, m, d) for m, _, d in COLUMNS)]) + " |")
+        lines.append("| " + " | ".join([r.level, runs, *(_cell(r, m, d) for m, _, d in cols)]) + " |")
     return "\n".join(lines)

@@ -20,12 +20,16 @@ import numpy as np
 from supernet.errors import SupernetError
 from supernet.spaces import nb101_graph as graph
 
+# The NAS-Bench-101 vocabulary, defined here once: the NB101 networks and the ground-truth converter
+# (``groundtruth/nb101_convert.py``) import it. ``OPS`` is in the official config's order: op codes
+# stored in ground-truth tables index it.
 OPS: tuple[str, ...] = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
 INPUT = "input"
 OUTPUT = "output"
 MAX_VERTICES = graph.MAX_VERTICES
 MAX_EDGES = graph.MAX_EDGES
 NUM_CELLS = graph.NUM_CELLS
+NO_OP = graph.NO_OP  # op-code padding for the interior slots a smaller cell does not have
 _OP_INDEX = {op: i for i, op in enumerate(OPS)}
 _HASH = re.compile(r"[0-9a-fA-F]{32}")
 
@@ -66,6 +70,61 @@ class NB101Cell:
     def __str__(self) -> str:
         """Compact JSON, so that ``space.parse(str(cell))`` round-trips."""
         return json.dumps(self.as_json(), separators=(",", ":"))
+
+
+# --------------------------------------------------------------------------------------------
+# Plain cell specs, for the networks
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """A hashable (matrix, ops) cell, so per-cell facts can be cached.
+
+    Unlike :class:`NB101Cell` it carries no benchmark limits (a network may hold more vertices);
+    :func:`validate_cell` checks what a network needs.
+    """
+
+    matrix: tuple[tuple[int, ...], ...]
+    ops: tuple[str, ...]
+
+    @property
+    def num_vertices(self) -> int:
+        return len(self.ops)
+
+
+def as_cell(cell: object) -> CellSpec:
+    """Accept a ``CellSpec``, any object with ``.matrix``/``.ops``, or a ``(matrix, ops)`` pair."""
+    if isinstance(cell, CellSpec):
+        return cell
+    if hasattr(cell, "matrix") and hasattr(cell, "ops"):
+        matrix, ops = cell.matrix, cell.ops  # type: ignore[attr-defined]
+    else:
+        matrix, ops = cell  # type: ignore[misc]
+    rows = tuple(tuple(int(v) for v in row) for row in np.asarray(matrix, dtype=np.int64))
+    return CellSpec(rows, tuple(str(op) for op in ops))
+
+
+def validate_cell(spec: CellSpec) -> None:
+    """Reject (ValueError) what a network's channel rule cannot handle: malformed or unpruned cells."""
+    m, ops, n = spec.matrix, spec.ops, spec.num_vertices
+    if n < 2 or any(len(row) != n for row in m) or len(m) != n:
+        raise ValueError(f"matrix must be square with one row per op ({n} ops), got {len(m)} rows")
+    if any(v not in (0, 1) for row in m for v in row):
+        raise ValueError("matrix entries must be 0 or 1")
+    if any(m[i][j] for i in range(n) for j in range(i + 1)):
+        raise ValueError("matrix must be strictly upper-triangular (a DAG in topological order)")
+    if ops[0] != INPUT or ops[-1] != OUTPUT or any(op not in OPS for op in ops[1:-1]):
+        raise ValueError(f"ops must be {INPUT!r}, interior ops from {OPS}, {OUTPUT!r}; got {list(ops)}")
+    from_input, to_output = {0}, {n - 1}
+    for v in range(1, n):
+        if any(m[u][v] for u in from_input):
+            from_input.add(v)
+    for v in range(n - 2, -1, -1):
+        if any(m[v][w] for w in to_output):
+            to_output.add(v)
+    if from_input & to_output != set(range(n)):
+        raise ValueError("cell is not pruned: every vertex must lie on a path from input to output")
 
 
 def _trusted_cell(matrix: tuple[tuple[int, ...], ...], ops: tuple[str, ...]) -> NB101Cell:

@@ -8,7 +8,9 @@ super-net's sampled path computes what the stand-alone network computes (a test 
 
 A cell is a pruned ``matrix`` (square, upper-triangular 0/1, at most 7 vertices) with ``ops``
 (``input``, interior ops from ``OPS``, ``output``), given as any object with ``.matrix`` and ``.ops``
-or as a ``(matrix, ops)`` pair. Shapes follow google-research/nasbench ``model_builder.py``:
+or as a ``(matrix, ops)`` pair; that vocabulary (``OPS``, ``CellSpec``, ``as_cell``, ``validate_cell``)
+is the search space's, ``supernet.spaces.nasbench101``. Shapes follow google-research/nasbench
+``model_builder.py``:
 * vertex widths: ``vertex_channels`` (the official ``compute_vertex_channels`` rule);
 * a vertex sums its inputs, then applies its op: inputs from the cell input go through a 1x1
   conv-BN-ReLU projection to the vertex width, inputs from other vertices are truncated to their
@@ -26,7 +28,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -41,60 +42,13 @@ from supernet.nn.channels import (
 from supernet.nn.droppath import NO_DROPOUT, Dropouts, cell_drop_paths, head_dropout
 from supernet.nn.ops import BNSpec, count_parameters
 from supernet.nn.wsbn import WSBatchNorm, incoming_index
+from supernet.spaces.nasbench101 import MAX_VERTICES, CellSpec, as_cell, validate_cell
 
-OPS = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
 KERNEL_SIZE = {"conv1x1-bn-relu": 1, "conv3x3-bn-relu": 3}
-MAX_VERTICES = 7
 WidthRule = Literal["nasbench", "doubling"]
 
 
 # --------------------------------------------------------------------------------------------- cells
-@dataclass(frozen=True)
-class CellSpec:
-    """A hashable cell, so per-cell facts can be cached."""
-
-    matrix: tuple[tuple[int, ...], ...]
-    ops: tuple[str, ...]
-
-    @property
-    def num_vertices(self) -> int:
-        return len(self.ops)
-
-
-def as_cell(cell: object) -> CellSpec:
-    """Accept a ``CellSpec``, any object with ``.matrix``/``.ops``, or a ``(matrix, ops)`` pair."""
-    if isinstance(cell, CellSpec):
-        return cell
-    if hasattr(cell, "matrix") and hasattr(cell, "ops"):
-        matrix, ops = cell.matrix, cell.ops  # type: ignore[attr-defined]
-    else:
-        matrix, ops = cell  # type: ignore[misc]
-    rows = tuple(tuple(int(v) for v in row) for row in np.asarray(matrix, dtype=np.int64))
-    return CellSpec(rows, tuple(str(op) for op in ops))
-
-
-def validate_cell(spec: CellSpec) -> None:
-    """Reject what the channel rule cannot handle: malformed or unpruned cells."""
-    m, ops, n = spec.matrix, spec.ops, spec.num_vertices
-    if n < 2 or any(len(row) != n for row in m) or len(m) != n:
-        raise ValueError(f"matrix must be square with one row per op ({n} ops), got {len(m)} rows")
-    if any(v not in (0, 1) for row in m for v in row):
-        raise ValueError("matrix entries must be 0 or 1")
-    if any(m[i][j] for i in range(n) for j in range(i + 1)):
-        raise ValueError("matrix must be strictly upper-triangular (a DAG in topological order)")
-    if ops[0] != "input" or ops[-1] != "output" or any(op not in OPS for op in ops[1:-1]):
-        raise ValueError(f"ops must be 'input', interior ops from {OPS}, 'output'; got {list(ops)}")
-    from_input, to_output = {0}, {n - 1}
-    for v in range(1, n):
-        if any(m[u][v] for u in from_input):
-            from_input.add(v)
-    for v in range(n - 2, -1, -1):
-        if any(m[v][w] for w in to_output):
-            to_output.add(v)
-    if from_input & to_output != set(range(n)):
-        raise ValueError("cell is not pruned: every vertex must lie on a path from input to output")
-
-
 def vertex_channels(matrix: Sequence[Sequence[int]], c_in: int, c_out: int) -> tuple[int, ...]:
     """NASBench's width rule: the output width is split among the vertices feeding the output.
 

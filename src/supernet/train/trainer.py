@@ -17,12 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from supernet import streams
 from supernet.config import ProtocolConfig
 from supernet.errors import SupernetError
 from supernet.runtime import CPU, Runtime
 from supernet.train.sampler import Sampler, epoch_rng
-
-TRAIN_STREAM, VALID_STREAM = 1, 2
 
 
 def reseed(model: nn.Module, seed: int, stream: int, epoch: int) -> None:
@@ -101,8 +100,8 @@ class Trainer:
         """
         model, opt = self.model, self.optimizer
         model.train()
-        reseed(model, self.seed, TRAIN_STREAM, epoch)
-        rng = epoch_rng(self.seed, TRAIN_STREAM, epoch)
+        reseed(model, self.seed, streams.TRAIN, epoch)
+        rng = epoch_rng(self.seed, streams.TRAIN, epoch)
         lr = opt.param_groups[0]["lr"]
         device = next(model.parameters()).device
         loss_sum = correct = torch.zeros((), device=device)
@@ -137,8 +136,8 @@ class Trainer:
     def validate(self, epoch: int, batches) -> tuple[float, float]:
         """Held-out loss/accuracy, a different random architecture per batch (as the authors log it)."""
         self.model.eval()
-        reseed(self.model, self.seed, VALID_STREAM, epoch)
-        rng = epoch_rng(self.seed, VALID_STREAM, epoch)
+        reseed(self.model, self.seed, streams.VALID, epoch)
+        rng = epoch_rng(self.seed, streams.VALID, epoch)
         device = next(self.model.parameters()).device
         loss_sum = correct = torch.zeros((), device=device)
         n = 0

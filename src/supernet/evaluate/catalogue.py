@@ -1,0 +1,223 @@
+"""The metric catalogue: one row per metric, and the table of training-free baselines.
+
+Everything that computes, stores, prints, reports, tunes on or averages metrics reads ``METRICS``:
+``ranking_metrics`` / ``pool_metrics`` and the evaluator compute its rows (:func:`measure`), ``supernet
+runs / show`` and the one-line summaries print the rows their flags name, sweep reports make columns of
+the ``report`` rows, ``tune`` chooses levels by one of those, and Baseline-v2 averages the
+``subspace_mean`` rows over sub-spaces. Nothing else lists metrics.
+
+**A new metric** is one function (in ``evaluate/measures.py``, unit-tested on hand-computed cases) plus
+one row here: the row's ``compute`` receives ``(scores, truth, ranks, space_size, settings)`` of one
+validated pool and returns a float; its flags say where it appears. A ``ranking`` metric is computed for
+every scorer (the super-net and each baseline), the others for the super-net only.
+
+**A new baseline** is one row of ``BASELINES`` plus its per-architecture scores, handed to
+``evaluator.compute_metrics`` under the baseline's name; its metrics are stored as ``<prefix><metric>``.
+
+Imports numpy and the metric functions only, so readers of the catalogue never pay for torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from supernet.evaluate.measures import (
+    PsrForm,
+    SkdtVariant,
+    checked_pool,
+    final_searched_model,
+    kendall_tau,
+    prob_surpass_random,
+    sparse_kendall_tau,
+    spearman,
+    supernet_accuracy,
+    top_k,
+)
+
+
+@dataclass(frozen=True)
+class MetricSettings:
+    """The metrics' parameters: config keys ``evaluation.top_k``, ``skdt_threshold``, ``skdt_variant``,
+    ``psr_form`` (none of them changes a run's id)."""
+
+    top_k: int = 3  # architectures making the final searched model; P>R's n
+    threshold: float = 1e-3  # s-KdT bucket width (fraction)
+    skdt_variant: SkdtVariant = "code"  # the authors' construction, or the clean one
+    psr_form: PsrForm = "code"  # P>R as in the authors' code, or as printed
+
+    @classmethod
+    def from_config(cls, evaluation: Any) -> MetricSettings:
+        """From a config's ``evaluation`` section (a whole ``Config`` is accepted too)."""
+        ev = getattr(evaluation, "evaluation", evaluation)
+        return cls(top_k=ev.top_k, threshold=ev.skdt_threshold, skdt_variant=ev.skdt_variant, psr_form=ev.psr_form)
+
+    def replace(self, **changes: Any) -> MetricSettings:
+        return dataclasses.replace(self, **changes)
+
+
+# (scores, truth, ranks, space_size, settings) -> value; scores and truth are validated float vectors of the
+# pool, ranks its integer ranks in the whole space (0 = worst), scores are "higher = predicted better".
+MetricFn = Callable[[NDArray[np.float64], NDArray[np.float64], NDArray[np.integer], int, MetricSettings], float]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One row of the catalogue: what a metric is called, how it is computed, and where it appears."""
+
+    name: str  # the stored key (a baseline's: ``<prefix><name>``; a sub-space's: ``sub<K>/<name>``)
+    title: str  # column title in reports and summaries
+    digits: int  # decimals printed
+    higher_is_better: bool | None  # None: a spread, not a quality (nothing can be tuned on it)
+    ranking: bool  # computed for any scorer from its ranking (super-net and baselines); False: super-net only
+    compute: MetricFn
+    short: str = ""  # narrow column title (``supernet runs``); default: title
+    unit: str = ""
+    std: str | None = None  # the metric holding this one's spread, printed as ± in summaries
+    runs: bool = False  # a column of ``supernet runs``
+    show: bool = False  # a line of ``supernet show``
+    summary: bool = False  # in the one-line summary (train, evaluate, each evaluated epoch)
+    report: bool = False  # a column of sweep reports (mean ± std over seeds); ``tune`` can choose levels by it
+    report_baselines: bool = False  # also one report column per baseline
+    subspace_mean: bool = False  # Baseline-v2: the headline value is the mean over sub-spaces (baselines too)
+
+    def __post_init__(self) -> None:
+        if not self.short:
+            object.__setattr__(self, "short", self.title)
+
+    def format(self, value: float | None) -> str:
+        return "-" if value is None else f"{value:.{self.digits}f}"
+
+
+def _best_rank(scores: NDArray, truth: NDArray, ranks: NDArray, space_size: int, s: MetricSettings) -> float:
+    """As in the authors' ``tool.py``: the best found architecture is the highest-ranked of the top-k."""
+    return float(ranks[top_k(scores, s.top_k)].max())
+
+
+def _p_surpass_random(scores: NDArray, truth: NDArray, ranks: NDArray, space_size: int, s: MetricSettings) -> float:
+    return prob_surpass_random(int(_best_rank(scores, truth, ranks, space_size, s)), space_size, s.top_k, s.psr_form)
+
+
+# Order: the column order of reports, summaries and ``supernet runs``.
+METRICS: tuple[Metric, ...] = (
+    Metric("acc_mean", "super-net acc", 2, True, False, lambda s, g, r, n, c: supernet_accuracy(s)[0],
+           short="acc", unit="%", std="acc_std", runs=True, show=True, summary=True, report=True),
+    Metric("acc_std", "super-net acc std", 2, None, False, lambda s, g, r, n, c: supernet_accuracy(s)[1], unit="%"),
+    Metric("skdt", "s-KdT", 3, True, True, lambda s, g, r, n, c: sparse_kendall_tau(s, g, c.threshold, c.skdt_variant),
+           runs=True, show=True, summary=True, report=True, report_baselines=True, subspace_mean=True),
+    Metric("kdt", "KdT", 3, True, True, lambda s, g, r, n, c: kendall_tau(s, g),
+           runs=True, show=True, summary=True, report=True, subspace_mean=True),
+    Metric("spearman", "Spearman", 3, True, True, lambda s, g, r, n, c: spearman(s, g),
+           show=True, summary=True, report=True, subspace_mean=True),
+    Metric("p_surpass_random", "P>R", 3, True, True, _p_surpass_random, show=True, summary=True, report=True),
+    Metric("final_acc", "final model", 2, True, True, lambda s, g, r, n, c: final_searched_model(s, g, c.top_k)[0],
+           short="final", unit="%", std="final_acc_std", runs=True, show=True, summary=True, report=True),
+    Metric("final_acc_std", "final model std", 2, None, True,
+           lambda s, g, r, n, c: final_searched_model(s, g, c.top_k)[1], unit="%"),
+    Metric("best_rank", "best rank", 0, True, True, _best_rank),
+)
+HEADLINE = "skdt"  # the metric one-line views compare the super-net and the baselines on
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A training-free scorer measured on every pool next to the super-net, by the ``ranking`` metrics."""
+
+    name: str  # its key in ``compute_metrics(baselines=...)``
+    title: str  # column title
+    description: str  # what it scores by, in words (figure legends)
+    source: str  # the per-architecture quantity its scores are read from (see :func:`baseline_scores`)
+    skdt_variant: SkdtVariant | None = None  # forced s-KdT variant; None: ``evaluation.skdt_variant``
+    prefix: str = ""  # stored keys are ``<prefix><metric>``; default ``<name>/``
+
+    def __post_init__(self) -> None:
+        if not self.prefix:
+            object.__setattr__(self, "prefix", f"{self.name}/")
+
+    def settings(self, settings: MetricSettings) -> MetricSettings:
+        return settings if self.skdt_variant is None else settings.replace(skdt_variant=self.skdt_variant)
+
+
+BASELINES: tuple[Baseline, ...] = (
+    # Parameter counts tie a lot (about 20 distinct values in a 200-arch NB201 pool): the authors' tie
+    # handling would make the baseline depend on pool order, so it always uses the clean s-KdT.
+    # Scores: the stand-alone parameter count at the benchmark's size, which every evaluation stores per architecture.
+    Baseline("params", "params", "parameter count", source="params", skdt_variant="clean"),
+)
+
+
+def metric(name: str) -> Metric:
+    for m in METRICS:
+        if m.name == name:
+            return m
+    raise KeyError(f"unknown metric '{name}'; known: {', '.join(m.name for m in METRICS)}")
+
+
+def baseline(name: str) -> Baseline:
+    for b in BASELINES:
+        if b.name == name:
+            return b
+    raise KeyError(f"unknown baseline '{name}'; known: {', '.join(b.name for b in BASELINES)}")
+
+
+def measure(
+    scores: ArrayLike,
+    truth: ArrayLike,
+    ranks: ArrayLike,
+    space_size: int,
+    settings: MetricSettings | None = None,
+    *,
+    ranking_only: bool = False,
+) -> dict[str, float]:
+    """Every metric of the catalogue (``ranking_only``: the ranking metrics) of one scorer on one pool."""
+    settings = settings or MetricSettings()
+    s, g, r = checked_pool(scores, truth, ranks, space_size)
+    return {m.name: float(m.compute(s, g, r, space_size, settings)) for m in METRICS if m.ranking or not ranking_only}
+
+
+def baseline_scores(per_arch: Mapping[str, ArrayLike]) -> dict[str, NDArray[np.float64]]:
+    """Baseline name -> scores, for each baseline whose source is among the per-architecture quantities an
+    evaluation has (today ``params``: the parameter counts), as ``compute_metrics(baselines=...)`` takes them."""
+    return {b.name: np.asarray(per_arch[b.source], dtype=np.float64) for b in BASELINES if b.source in per_arch}
+
+
+def baselines_in(keys: Iterable[str]) -> list[Baseline]:
+    """The baselines measured in a set of stored metric names, in table order."""
+    keys = set(keys)
+    return [b for b in BASELINES if b.prefix + HEADLINE in keys]
+
+
+def subspace_mean_names(keys: Iterable[str]) -> list[str]:
+    """The metrics Baseline-v2 averages over sub-spaces, of the super-net and each baseline present."""
+    keys = set(keys)
+    prefixes = ["", *(b.prefix for b in BASELINES)]
+    return [p + m.name for p in prefixes for m in METRICS if m.subspace_mean and p + m.name in keys]
+
+
+def headline(values: Mapping[str, float]) -> str:
+    """``s-KdT 0.544 (params baseline 0.566)``: the super-net's headline metric next to each baseline's."""
+    h = metric(HEADLINE)
+    text = f"{h.title} {h.format(values.get(HEADLINE))}"
+    others = [f"{b.title} baseline {h.format(values.get(b.prefix + HEADLINE))}" for b in baselines_in(values)]
+    return text + (f" ({', '.join(others)})" if others else "")
+
+
+def summary(values: Mapping[str, float]) -> str:
+    """The ``summary`` metrics on one line, the headline with its baselines."""
+    parts = []
+    for m in METRICS:
+        if not m.summary:
+            continue
+        if m.name == HEADLINE:
+            parts.append(headline(values))
+            continue
+        text = m.format(values.get(m.name))
+        if m.std is not None and m.std in values:
+            text += f"±{m.format(values[m.std])}"
+        parts.append(f"{m.title} {text}{m.unit}")
+    return "  ".join(parts)

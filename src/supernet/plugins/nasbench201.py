@@ -1,0 +1,70 @@
+"""NASBench-201: 6 edges x 5 ops, 15,625 architectures, the shipped table of all of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from supernet.config import Config
+from supernet.factors import bn_levels, levels
+from supernet.groundtruth.shipped import gt_path
+from supernet.groundtruth.table import GroundTruth
+from supernet.plugins.common import cell_supernet, describe_each, gt_column, truth_row
+from supernet.registry import ConvertFlags, SpaceKit, SpacePlugin, register
+
+
+def build(cfg: Config) -> SpaceKit:
+    from supernet.spaces.nasbench201 import NB201Space
+    from supernet.supernets.nasbench201 import NB201Standalone, NB201SuperNet, nb201_param_count
+
+    gt = GroundTruth.load(gt_path(cfg.space.ground_truth, "nb201"))
+    dataset, split = gt_column(cfg, gt, "cifar10/test")
+    space = NB201Space()
+    return SpaceKit(
+        space=space,
+        gt=gt,
+        gt_dataset=dataset,
+        gt_split=split,
+        build_supernet=cell_supernet(NB201SuperNet, cfg),
+        param_count=lambda a: nb201_param_count(a, 16, 5),  # NB201 trains C=16, N=5
+        arch_of=space.parse,
+        build_standalone=lambda a: NB201Standalone(a, 16, 5, cfg.supernet.num_classes),
+    )
+
+
+def describe(texts: list[str], table: str | None) -> list[dict[str, Any]]:
+    from supernet.spaces.nasbench201 import NB201Space
+    from supernet.supernets.nasbench201 import nb201_param_count
+
+    space, gt = NB201Space(), GroundTruth.load(gt_path(table, "nb201"))
+
+    def facts(a: Any, key: str) -> dict[str, Any]:
+        return {"index": gt.official_index(key), "params": nb201_param_count(a),
+                "params_c100": nb201_param_count(a, num_classes=100), **truth_row(gt, key),
+                "unique_key": space.unique_key(a)}
+
+    return describe_each(space, texts, facts)
+
+
+def convert(source: str, out: str, flags: ConvertFlags) -> str:
+    from supernet.groundtruth.nb201_convert import convert_official_nb201
+
+    convert_official_nb201(source, out)
+    return ""
+
+
+PLUGIN = register(SpacePlugin(
+    name="nasbench201",
+    title="NASBench-201",
+    build=build,
+    describe=describe,
+    options=frozenset({"supernet.op_placement"}),
+    convert=convert,
+    convert_source="NAS-Bench-201-v1_*.pth (refused if loading it would execute code)",
+    factor_levels={
+        "layers": levels("supernet.layers", (5, 3, 2, 1)),
+        "channels": levels("supernet.channels", (16, 8, 4)),
+        "epochs": levels("protocol.epochs", (100, 400, 1200, 1800)),
+        "bn": bn_levels("false"),
+    },
+    paper={"meta": (0.52, 0.55, 0.94)},
+))

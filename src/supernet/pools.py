@@ -1,0 +1,39 @@
+"""Which architectures a run evaluates: pools drawn from the ground-truth table, and Baseline-v2's
+one pool per sub-space (SPEC 6.5)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from supernet import streams
+from supernet.config import Config
+from supernet.errors import SupernetError
+from supernet.registry import SpaceKit
+
+MIN_GROUP = 10  # smallest per-sub-space pool that enters the Baseline-v2 mean
+
+
+def draw_pool(candidates: list[str], size: int, seed: int, stream: int = streams.EVAL_POOL,
+              what: str = "evaluation.pool_size") -> list[str]:
+    """Without replacement, from the seed alone: the same seed always evaluates the same pool."""
+    if size > len(candidates):
+        raise SupernetError(f"{what}={size} exceeds the {len(candidates)} architectures with ground truth")
+    rng = np.random.default_rng([seed, streams.POOL, stream])
+    idx = np.sort(rng.choice(len(candidates), size=size, replace=False))
+    return [candidates[int(i)] for i in idx]
+
+
+def pool_groups(kit: SpaceKit, cfg: Config) -> list[tuple[str, list[str]]]:
+    """(metric prefix, pool) pairs: one pool, or one per sub-space for Baseline-v2 (SPEC 6.5)."""
+    ev = cfg.evaluation
+    if not ev.per_subspace:
+        return [("", draw_pool(kit.candidates(cfg.space.subspace), ev.pool_size, cfg.seed))]
+    groups = []
+    for k in kit.subspaces():
+        keys = kit.candidates(k)
+        if len(keys) >= MIN_GROUP:
+            groups.append((f"sub{k}/", draw_pool(keys, min(ev.pool_size, len(keys)), cfg.seed,
+                                                 stream=streams.subspace_pool(k))))
+    if not groups:
+        raise SupernetError(f"evaluation.per_subspace: no sub-space has {MIN_GROUP} architectures with ground truth")
+    return groups
