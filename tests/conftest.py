@@ -66,6 +66,7 @@ def tiny_overrides(tiny_cifar: Path, tmp_path: Path) -> list[str]:
         "protocol.batch_size=32",
         "evaluation.pool_size=20",
         "evaluation.every=1",
+        "evaluation.proxies=none",  # the panel has its own tests (test_proxy_panel.py): seconds per architecture
     ]
 
 

@@ -26,9 +26,14 @@ WS, GT, RANKS = [80.0, 85.0, 70.0, 90.0, 60.0], [93.0, 91.0, 94.0, 92.0, 95.0], 
 def test_every_computed_metric_has_a_row_and_every_row_is_computed():
     names = [m.name for m in METRICS]
     assert len(set(names)) == len(names)
-    assert set(pool_metrics(WS, GT, RANKS, 100)) == set(names)
+    per_scorer = {m.name for m in METRICS if m.compute is not None}
+    assert set(pool_metrics(WS, GT, RANKS, 100)) == per_scorer
     assert set(ranking_metrics(WS, GT, RANKS, 100)) == {m.name for m in METRICS if m.ranking}
-    assert {m.name for m in METRICS if not m.ranking} == {"acc_mean", "acc_std"}  # super-net only
+    assert {m.name for m in METRICS if not m.ranking and m.compute} == {"acc_mean", "acc_std"}  # super-net only
+    # Rows the evaluator derives from resamples of several scorers (bootstrap intervals, the verdict).
+    derived = {f"{m}_{e}" for m in ("kdt", "skdt") for e in ("lo", "hi")} | {
+        f"vs_best_{e}" for e in ("diff", "lo", "hi", "verdict")}
+    assert set(names) - per_scorer == derived
 
 
 def test_rows_are_consistent():
@@ -44,8 +49,9 @@ def test_rows_are_consistent():
 
 
 def test_baselines_table():
-    assert [b.name for b in BASELINES] == ["params"]
-    (params,) = BASELINES
+    assert [b.name for b in BASELINES] == ["params", "flops", "synflow", "nwot", "jacov", "snip", "grad_norm"]
+    assert catalogue.PROXIES == ("flops", "synflow", "nwot", "jacov", "snip", "grad_norm")
+    params = BASELINES[0]
     assert params.prefix == "params/" and params.skdt_variant == "clean" and params.source == "params"
     assert len({b.prefix for b in BASELINES}) == len(BASELINES)
     assert all(b.prefix.endswith("/") for b in BASELINES)
@@ -56,15 +62,17 @@ def test_baselines_table():
         catalogue.baseline("nope")
 
 
-def test_consumers_see_what_they_saw_before_the_catalogue():
+def test_consumers_see_the_catalogue_rows():
     from supernet.experiments.tune import metrics as tunable
     from supernet.report.meta import TITLES
 
     assert columns() == [
         ("acc_mean", "super-net acc", 2), ("skdt", "s-KdT", 3), ("kdt", "KdT", 3), ("spearman", "Spearman", 3),
-        ("p_surpass_random", "P>R", 3), ("final_acc", "final model", 2), ("params/skdt", "params s-KdT", 3),
-    ]
-    assert tunable() == ("acc_mean", "skdt", "kdt", "spearman", "p_surpass_random", "final_acc")
+        ("p_surpass_random", "P>R", 3), ("final_acc", "final model", 2), ("p_at_top5", "P@top5%", 3),
+        ("p_at_top10", "P@top10%", 3), ("kdt_top10", "KdT top10%", 3),
+    ] + [(f"{b}/skdt", f"{b} s-KdT", 3) for b in ("params", "flops", "synflow", "nwot", "jacov", "snip", "grad_norm")]
+    assert tunable() == ("acc_mean", "skdt", "kdt", "spearman", "p_surpass_random", "final_acc", "p_at_top5",
+                         "p_at_top10", "kdt_top10")
     assert TITLES == {"acc_mean": "super-net acc", "final_acc": "final model", "skdt": "s-KdT"}
     every = {f"{p}{n}" for p in ("", "params/") for n in ("skdt", "kdt", "spearman", "final_acc")}
     assert catalogue.subspace_mean_names(every) == [
@@ -120,7 +128,7 @@ def test_compute_metrics_with_two_baselines(monkeypatch):
     truth, ranks, m = compute_metrics(ws, POOL, _table(), dataset="cifar10", split="test", settings=MetricSettings(top_k=1),
                                       baselines={"params": np.array([2, 1, 4, 3]), "rev": np.array([4.0, 3, 2, 1])})
     assert truth.tolist() == TRUTH[:4] and ranks.tolist() == [1, 2, 3, 4]
-    assert set(m) == {m.name for m in METRICS} | {f"{p}/{r.name}" for p in ("params", "rev") for r in METRICS if r.ranking}
+    assert set(m) == {m.name for m in METRICS if m.compute} | {f"{p}/{r.name}" for p in ("params", "rev") for r in METRICS if r.ranking}
     # super-net: pairs (a,b) and (c,d) discordant, the other four concordant
     assert m["kdt"] == pytest.approx(1 / 3)
     assert m["skdt"] == pytest.approx(0.6)  # the authors' construction (evaluation.skdt_variant=code)
@@ -138,7 +146,7 @@ def test_compute_metrics_with_two_baselines(monkeypatch):
     assert m["rev/final_acc"] == pytest.approx(91.01)
     assert catalogue.subspace_mean_names(m)[-3:] == ["rev/skdt", "rev/kdt", "rev/spearman"]
     assert [b.name for b in catalogue.baselines_in(m)] == ["params", "rev"]
-    assert catalogue.headline(m) == "s-KdT 0.600 (params baseline 0.548, rev baseline -0.800)"
+    assert catalogue.headline(m) == "s-KdT 0.600 (params baseline 0.548)"  # params and the best proxy only
 
 
 def test_compute_metrics_refuses_an_unknown_baseline():
@@ -185,7 +193,7 @@ def test_a_new_metric_is_one_function_plus_one_row(monkeypatch, tmp_path):
     assert cells["s-KdT"] == "0.600 ± 0.000" and cells["runs"] == "2/2"
 
 
-def test_runs_and_show_give_each_baseline_present_a_column(monkeypatch, tmp_path):
+def test_runs_names_the_best_baseline_and_show_gives_each_baseline_a_column(monkeypatch, tmp_path):
     from click.testing import CliRunner
 
     from supernet.cli import cli
@@ -203,8 +211,9 @@ def test_runs_and_show_give_each_baseline_present_a_column(monkeypatch, tmp_path
     store.set_status("toy-s0", "completed")
     runner = CliRunner()
     listing = runner.invoke(cli, ["runs", "--out-dir", str(tmp_path)], catch_exceptions=False).output.splitlines()
-    assert listing[0].split()[-4:] == ["params", "s-KdT", "rev", "s-KdT"]
-    assert listing[1].split()[3:] == ["2.50", "0.600", "0.333", "92.00", "0.548", "-0.800"]
+    assert listing[0].split()[-5:] == ["params", "s-KdT", "best", "baseline", "verdict"]
+    # params (0.548) is the best baseline; no bootstrap was stored, so no verdict
+    assert listing[1].split()[3:] == ["2.50", "0.600", "0.333", "92.00", "0.548", "params", "0.548", "-"]
     shown = runner.invoke(cli, ["show", "toy-s0", "--out-dir", str(tmp_path)], catch_exceptions=False).output
     lines = {ln[:20].strip(): ln[20:].split() for ln in shown.splitlines() if ln.startswith("  ")}
     assert lines["metric"] == ["super-net", "params", "rev"]

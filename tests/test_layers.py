@@ -17,7 +17,7 @@ LAYERS = (
     ("supernet.nn", "supernet.supernets", "supernet.data", "supernet.runtime", "supernet.train", "supernet.evaluate",
      "supernet.proxies"),
     ("supernet.plugins", "supernet.pools", "supernet.store"),
-    ("supernet.run", "supernet.trained", "supernet.search", "supernet.experiments", "supernet.report"),
+    ("supernet.run", "supernet.trained", "supernet.search", "supernet.zerocost", "supernet.experiments", "supernet.report"),
     ("supernet.cli", "supernet.__main__", "supernet"),
 )
 

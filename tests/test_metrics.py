@@ -39,8 +39,11 @@ def test_sparse_ranks_input_order_and_dense() -> None:
 
 
 def test_sparse_ranks_exact_at_borders() -> None:
-    # the float trap the epsilon fixes: the authors' formula puts 91.10 % in bucket 910
+    # the float trap: the authors' formula puts 91.10 % in bucket 910
     assert 91.10 * 1e-2 * (1 / 1e-3) // 1 == 910
+    # float32 tables store 91.10 as 91.0999985, below what a 1e-6-bucket epsilon absorbs; it still opens 911
+    assert np.floor(float(np.float32(91.10)) / 100 / 1e-3 + 1e-6) == 910
+    assert sparse_ranks(np.float32([91.09, 91.10, 91.19, 91.20]), 1e-3).tolist() == [0, 1, 1, 2]
     # 0.9110 opens bucket 911, 0.9109 stays in 910; 0.9119 still shares 911
     assert sparse_ranks([0.9109, 0.9110, 0.9119, 0.9120], 1e-3).tolist() == [0, 1, 1, 2]
     # percent input is scaled (mean in (1, 100)) and lands in the same buckets
@@ -196,7 +199,14 @@ def test_pool_metrics_hand_example() -> None:
         "best_rank",
         "acc_mean",
         "acc_std",
+        "p_at_top5",
+        "p_at_top10",
+        "kdt_top10",
     }
+    # Top 5 % and 10 % of 5 architectures are one: predicted best arch 3 (ws 90), true best arch 4 (gt 95).
+    assert m["p_at_top5"] == m["p_at_top10"] == 0.0
+    # The true top two (archs 4, 2: gt 95 > 94) are ordered the other way by ws (60 < 70).
+    assert m["kdt_top10"] == -1.0
     # ws is exactly reversed vs gt except pair (1,3): ws 85<90 and gt 91<92 concordant -> (1 - 9) / 10
     assert m["kdt"] == pytest.approx(-0.8)
     assert m["skdt"] == pytest.approx(-0.8)  # percent GT, one per 0.1 % bucket -> no ties
@@ -223,3 +233,19 @@ def test_ranking_metrics_rejects_bad_ranks() -> None:
         ranking_metrics([1.0, 2.0], [0.9, 0.91], [0], 5)
     with pytest.raises(ValueError):
         ranking_metrics([1.0, 2.0], [0.9, 0.91], [0.0, 1.0], 5)
+
+
+def test_top_heavy_metrics_hand_examples() -> None:
+    from supernet.evaluate.measures import kendall_tau_top, precision_at_top, top_share
+
+    gt = np.arange(40.0)  # arch i has ground truth i: the true top 10 % are 36..39, the top 5 % 38, 39
+    ws = gt.copy()
+    ws[[39, 0]] = ws[[0, 39]]  # the best and the worst swap places in the prediction
+    assert top_share(40, 0.05) == 2 and top_share(40, 0.10) == 4 and top_share(5, 0.10, minimum=2) == 2
+    assert precision_at_top(ws, gt, 0.05) == 0.5  # predicted top 2: 0 (scored 39) and 38
+    assert precision_at_top(ws, gt, 0.10) == 0.75  # predicted 0, 38, 37, 36 vs true 36..39
+    # Among 36..39: scores 36, 37, 38, 0 -> 3 concordant pairs, 3 discordant: tau 0.
+    assert kendall_tau_top(ws, gt, 0.10) == 0.0
+    assert precision_at_top(gt, gt, 0.10) == 1.0 and kendall_tau_top(gt, gt, 0.10) == 1.0
+    with pytest.raises(ValueError):
+        precision_at_top(ws, gt, 0.0)

@@ -1,4 +1,5 @@
-"""Command line: ``supernet train | runs | show | evaluate | arch | convert | keys | factors | sweep | tune | report | search``.
+"""Command line: ``supernet train | runs | show | evaluate | arch | proxies | convert | keys | factors | sweep | tune |
+report | search | landscape``.
 
 Every user mistake surfaces as one ``error: ...`` line and exit code 2, never a traceback.
 """
@@ -78,13 +79,17 @@ def runs(out_dir: str) -> None:
     rows = [(row, store.latest_metrics(row.id)) for row in store.runs()]
     head = catalogue.metric(catalogue.HEADLINE)
     cols = [(m.name, m.short, m) for m in catalogue.METRICS if m.runs]  # (stored key, title, catalogue row)
-    cols += [(b.prefix + head.name, f"{b.title} {head.short}", head)
-             for b in catalogue.baselines_in(k for _, m in rows for k in m)]
-    click.echo(f"{'run':<28} {'status':<11} {'epochs':>6} " + " ".join(f"{t:>{max(6, len(t))}}" for _, t, _ in cols))
+    if any("params/" + head.name in m for _, m in rows):
+        cols.append(("params/" + head.name, f"params {head.short}", head))
+    click.echo(f"{'run':<28} {'status':<11} {'epochs':>6} " + " ".join(f"{t:>{max(6, len(t))}}" for _, t, _ in cols)
+               + f" {'best baseline':>20} {'verdict':>7}")
     for row, m in rows:
         total = row.config.get("protocol", {}).get("epochs", "?")
+        best = catalogue.best_baseline(m)
+        best_text = "-" if best is None else f"{best.title} {head.format(m.get(best.prefix + head.name))}"
         click.echo(f"{row.id:<28} {row.status:<11} {f'{row.epochs_done}/{total}':>6} "
-                   + " ".join(f"{c.format(m.get(key)):>{max(6, len(t))}}" for key, t, c in cols))
+                   + " ".join(f"{c.format(m.get(key)):>{max(6, len(t))}}" for key, t, c in cols)
+                   + f" {best_text:>20} {catalogue.verdict(m) or '-':>7}")
 
 
 @cli.command()
@@ -122,6 +127,16 @@ def show(run_id: str, out_dir: str, figure: str | None) -> None:
                 spread = f"   (std {c.format(m.get(c.std))})" if c.std else ""
                 click.echo(f"  {c.name:<18} {c.format(m.get(c.name)):>10}{spread}")
         head = catalogue.metric(catalogue.HEADLINE)
+        if "skdt_lo" in m:
+            click.echo(f"  {'95% intervals':<18} s-KdT [{_f(m.get('skdt_lo'))}, {_f(m.get('skdt_hi'))}]  "
+                       f"KdT [{_f(m.get('kdt_lo'))}, {_f(m.get('kdt_hi'))}]  (pool resampled)")
+        best = catalogue.best_baseline(m)
+        if best is not None:
+            line_text = f"  strongest baseline: {best.title} ({best.description}), {head.title} {_f(m.get(best.prefix + head.name))}"
+            if catalogue.verdict(m) is not None:
+                line_text += (f"; the super-net {catalogue.verdict(m)} it: difference {_f(m.get('vs_best_diff'))} "
+                              f"[{_f(m.get('vs_best_lo'))}, {_f(m.get('vs_best_hi'))}]")
+            click.echo(line_text)
         subs = sorted({k.split("/")[0] for k in m if k.startswith("sub")} | ({"pool"} if f"pool/{head.name}" in m else set()))
         for sub in subs:  # Baseline-v2: per sub-space rankings, their mean (the headline), the union pool
             click.echo(line(f"{sub} {head.title}", head.name, f"{sub}/"))
@@ -145,7 +160,25 @@ def _pool_figure(store, run_id: str, path: str) -> None:  # noqa: ANN001 - Resul
         rows = store.arch_results(e["id"])
         label = f"bn={bn}, s-KdT {_f(e['metrics'].get('skdt'))}"
         groups.append((label, np.array([r[1] for r in rows]), np.array([r[2] for r in rows])))
-    click.echo(f"wrote {plot_pool(groups, path, title=f'{run_id}, epoch {last}')}", err=True)
+    click.echo(f"wrote {plot_pool(groups, path, title=f'{run_id}, epoch {last}', baseline=_best_baseline_points(store, e))}",
+               err=True)
+
+
+def _best_baseline_points(store, evaluation: dict):  # noqa: ANN001, ANN202 - ResultStore, kept lazy
+    """(label, scores, ground truth) of an evaluation's strongest baseline, or None."""
+    import numpy as np
+
+    from supernet.evaluate import catalogue
+
+    best = catalogue.best_baseline(evaluation["metrics"])
+    if best is None:
+        return None
+    rows = store.arch_results(evaluation["id"])
+    by_arch = {r[0]: float(r[4]) for r in rows} if best.name == "params" else store.arch_scores(evaluation["id"]).get(best.name)
+    if not by_arch:
+        return None
+    label = f"{best.title}, s-KdT {_f(evaluation['metrics'].get(best.prefix + catalogue.HEADLINE))}"
+    return label, np.array([by_arch[r[0]] for r in rows]), np.array([r[2] for r in rows])
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
@@ -477,7 +510,28 @@ def arch(space: str, archs: tuple[str, ...], as_json: bool, table: str | None) -
     from supernet.registry import describe
 
     texts = [line.strip() for a in archs for line in (sys.stdin if a == "-" else [a]) if line.strip()]
-    rows = describe(space, texts, table)
+    _print_rows(describe(space, texts, table), as_json)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("space", type=SPACE)
+@click.argument("args", nargs=-1, required=True, metavar="ARCH... [key=value ...]")
+@click.option("--data", "data_root", help="CIFAR-10 (batches, image folder or .tar.gz): the proxies' batch")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+def proxies(space: str, args: tuple[str, ...], data_root: str | None, as_json: bool) -> None:
+    """Training-free proxy scores of architectures (ARCH '-' reads stdin), as an evaluation computes them.
+
+    key=value: evaluation.proxies=LIST, evaluation.proxy_batch_size=N, evaluation.proxy_seed=S,
+    data.cache_dir=DIR (scores are cached there), space.ground_truth=TABLE, device=cpu|cuda.
+    """
+    from supernet.zerocost import proxy_rows
+
+    overrides = [a for a in args if "=" in a] + ([f"data.root={data_root}"] if data_root else [])
+    texts = [line.strip() for a in args if "=" not in a for line in (sys.stdin if a == "-" else [a]) if line.strip()]
+    _print_rows(proxy_rows(space, texts, overrides), as_json)
+
+
+def _print_rows(rows: list[dict], as_json: bool) -> None:
     if as_json:
         for r in rows:
             click.echo(json.dumps(r))

@@ -125,10 +125,45 @@ class EvaluationConfig(_Strict):
     psr_form: Literal["code", "paper"] = Field("code", description="P>R as in the authors' code, or as printed")
     top_k: int = Field(3, ge=1, description="architectures selected for the final searched model and P>R")
     ground_truth: str | None = Field(None, description="dataset/split column; default cifar10/test (NB101 val500: cifar10/valid)")
+    proxies: str = Field(
+        "all", description="training-free proxies scored on every pool next to the super-net (params always): all, "
+        "none, or a comma list of flops,synflow,nwot,jacov,snip,grad_norm",
+    )
+    proxy_batch_size: int = Field(64, ge=2, description="training images in the proxies' one fixed batch")
+    proxy_seed: int = Field(0, ge=0, description="draws the proxies' batch and initialises their networks "
+                            "(fixed, not the run seed: runs of every seed share cached scores)")
+    bootstrap: int = Field(1000, ge=0, description="pool resamples for 95% intervals and the verdict vs the best "
+                           "baseline (0: off)")
     per_subspace: bool = Field(
         False, description="NB101 Baseline-v2: a pool per sub-space, metrics per sub-space and their mean",
         json_schema_extra=SPACE_OPTION,
     )
+
+
+    @field_validator("proxies")
+    @classmethod
+    def _known_proxies(cls, text: str) -> str:
+        proxy_names(text)
+        return text
+
+    def proxy_list(self) -> tuple[str, ...]:
+        return proxy_names(self.proxies)
+
+
+def proxy_names(text: str) -> tuple[str, ...]:
+    """``evaluation.proxies`` as names; checked against the baselines table (no torch needed)."""
+    from supernet.evaluate.catalogue import PROXIES
+
+    if text.strip() == "all":
+        return PROXIES
+    if text.strip() in ("none", ""):
+        return ()
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in PROXIES]
+    if unknown:
+        raise ValueError(f"unknown proxy '{unknown[0]}'; known: {', '.join(PROXIES)} (or all, none; params is "
+                         "always measured)")
+    return names
 
 
 class DataConfig(_Strict):

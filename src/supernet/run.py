@@ -18,10 +18,18 @@ from tqdm import tqdm
 
 from supernet import streams
 from supernet.config import Config, absolute_paths
-from supernet.data.setup import RunData, load_data
-from supernet.evaluate.evaluator import PoolEvaluation, compute_metrics, supernet_accuracies
+from supernet.data.setup import RunData, load_data, proxy_cache_file
+from supernet.errors import SupernetError
+from supernet.evaluate.catalogue import MetricSettings, baseline_scores, subspace_mean_names
+from supernet.evaluate.evaluator import (
+    PoolEvaluation,
+    bootstrap_metrics,
+    compute_metrics,
+    supernet_accuracies,
+)
 from supernet.nn.norm import set_bn_mode
 from supernet.pools import draw_pool, pool_groups
+from supernet.proxies.pool import finite_scores, score_pool
 from supernet.registry import build_kit
 from supernet.runtime import Runtime
 from supernet.store import ResultStore
@@ -58,9 +66,9 @@ class Run:
             self.set_pool(stored)
 
     def evaluate(self, model: torch.nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]], epoch: int,
-                 rt: Runtime, kind: str = "train") -> PoolEvaluation:
-        from supernet.evaluate.catalogue import MetricSettings, baseline_scores
-
+                 rt: Runtime, kind: str = "train", proxy_batch: tuple[torch.Tensor, torch.Tensor] | None = None
+                 ) -> PoolEvaluation:
+        """``proxy_batch``: the proxies' images (``data.setup.proxy_batch``); None leaves the panel out."""
         ev, kit = self.cfg.evaluation, self.kit
         reseed(model, self.cfg.seed, streams.EVAL, epoch)
         start = time.perf_counter()
@@ -70,20 +78,38 @@ class Run:
             acc = supernet_accuracies(model, self.archs, batches, ev.bn, on_arch=lambda: bar.update(), runtime=rt)
         seconds = time.perf_counter() - start
         settings = MetricSettings.from_config(ev)
-        baselines = baseline_scores({"params": self.params})  # the per-architecture quantities baselines read
+        proxies = self.proxy_scores(proxy_batch, rt)
+        baselines = {**baseline_scores({"params": self.params}), **proxies}
         truth, ranks, metrics = compute_metrics(acc, self.pool, kit.gt, dataset=kit.gt_dataset, split=kit.gt_split,
                                                 settings=settings, baselines=baselines)
         if len(self.groups) > 1 or self.groups[0][0]:
             metrics.update(self._per_group(acc, settings, baselines))
             self._headline_from_groups(metrics, [p for p, _ in self.groups])
+        elif ev.bootstrap:  # one pool: intervals and the verdict against the best baseline
+            metrics.update(bootstrap_metrics(acc, truth, metrics, settings, baselines, ev.bootstrap))
         result = PoolEvaluation(self.pool, acc, truth, ranks, self.params, metrics, seconds)
         self.store.add_evaluation(
             self.id, epoch=epoch, bn=ev.bn, split=ev.split, n_images=sum(y.numel() for _, y in batches),
             batch_size=int(batches[0][1].numel()), settings={**ev.model_dump(), "precision": self.cfg.runtime.precision},
             seconds=seconds,
-            archs=result.rows(), metrics=metrics, kind=kind,
+            archs=result.rows(), metrics=metrics, kind=kind, scores=proxies,
         )
         return result
+
+    def proxy_scores(self, batch: tuple[torch.Tensor, torch.Tensor] | None, rt: Runtime) -> dict[str, np.ndarray]:
+        """The zero-cost proxies of the pool's stand-alone networks (cached on disk per architecture)."""
+        names = self.cfg.evaluation.proxy_list()
+        if batch is None or not names:
+            return {}
+        if self.kit.build_standalone is None:
+            raise SupernetError(f"space {self.cfg.space.name} has no stand-alone network: set evaluation.proxies=none")
+        ev = self.cfg.evaluation
+        bar = tqdm(total=len(self.archs), desc="proxies", unit="arch", leave=False, disable=not self.cfg.progress)
+        with bar:
+            raw = score_pool(self.cfg.space.name, self.pool, self.archs,
+                             lambda a: self.kit.build_standalone(a).to(rt.device), batch, names, ev.proxy_seed,
+                             proxy_cache_file(self.cfg), on_arch=bar.update)
+        return {n: finite_scores(v) for n, v in raw.items()}  # rankable: undefined scores rank last
 
     def _per_group(self, acc: np.ndarray, settings, baselines: dict) -> dict[str, float]:  # noqa: ANN001 - MetricSettings, kept lazy
         """Baseline-v2: rankings inside each sub-space; the headline ranking metrics are their mean."""
@@ -102,8 +128,6 @@ class Run:
     def _headline_from_groups(metrics: dict[str, float], prefixes: list[str]) -> None:
         """Ranking metrics of the union pool move to ``pool/``; the headline becomes the sub-space mean
         (the catalogue's ``subspace_mean`` metrics, of the super-net and of each baseline)."""
-        from supernet.evaluate.catalogue import subspace_mean_names
-
         for name in subspace_mean_names(metrics):
             metrics[f"pool/{name}"] = metrics[name]
             values = [metrics[p + name] for p in prefixes]
@@ -187,7 +211,7 @@ class Run:
                 self.store.add_epoch(self.id, epoch, asdict(stats))
                 done = epoch + 1
                 if done == epochs or (every and done % every == 0):
-                    m = self.evaluate(trainer.model, data.eval_batches, done, trainer.runtime).metrics
+                    m = self.evaluate(trainer.model, data.eval_batches, done, trainer.runtime, proxy_batch=data.proxy).metrics
                     from supernet.evaluate.catalogue import summary
 
                     bar.write(f"epoch {done}: {summary(m)}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +44,10 @@ CREATE TABLE IF NOT EXISTS arch_results (
     accuracy REAL NOT NULL, ground_truth REAL NOT NULL, gt_rank INTEGER NOT NULL, params INTEGER NOT NULL,
     PRIMARY KEY (evaluation_id, arch)
 );
+CREATE TABLE IF NOT EXISTS arch_scores (
+    evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE, arch TEXT NOT NULL,
+    scorer TEXT NOT NULL, score REAL NOT NULL, PRIMARY KEY (evaluation_id, scorer, arch)
+);
 CREATE TABLE IF NOT EXISTS sweep_runs (
     sweep TEXT NOT NULL, position INTEGER NOT NULL, factor TEXT NOT NULL, level TEXT NOT NULL,
     seed INTEGER NOT NULL, run_id TEXT NOT NULL, PRIMARY KEY (sweep, position)
@@ -55,7 +59,7 @@ CREATE TABLE IF NOT EXISTS metrics (
 """
 
 RUN_STATES = ("running", "completed", "failed", "interrupted")
-EXPORTED = ("runs", "epochs", "pool", "evaluations", "arch_results", "metrics")  # one run's rows
+EXPORTED = ("runs", "epochs", "pool", "evaluations", "arch_results", "metrics", "arch_scores")  # one run's rows
 # Columns added after the first schema: (table, column, definition), added to older stores on open.
 ADDED_COLUMNS = (("pool", "grp", "TEXT NOT NULL DEFAULT ''"), ("evaluations", "kind", "TEXT NOT NULL DEFAULT 'train'"),
                  ("sweep_runs", "baseline", "INTEGER NOT NULL DEFAULT 0"))
@@ -187,8 +191,11 @@ class ResultStore:
         archs: Sequence[tuple[str, float, float, int, int]],
         metrics: dict[str, float],
         kind: str = "train",
+        scores: Mapping[str, Sequence[float]] | None = None,
     ) -> int:
         """Store one pool evaluation atomically: (arch, accuracy, ground truth, rank, params) rows.
+
+        ``scores``: per-architecture scores of other scorers (the training-free proxies), in ``archs`` order.
 
         ``kind`` is ``train`` for the evaluations of the training protocol (the run's headline) and
         ``manual`` for ``supernet evaluate``; a manual evaluation replaces an identical earlier one.
@@ -208,6 +215,9 @@ class ResultStore:
             eid = int(cur.lastrowid or 0)
             db.executemany("INSERT INTO arch_results VALUES (?, ?, ?, ?, ?, ?)", [(eid, *a) for a in archs])
             db.executemany("INSERT INTO metrics VALUES (?, ?, ?)", [(eid, k, v) for k, v in metrics.items()])
+            db.executemany("INSERT INTO arch_scores VALUES (?, ?, ?, ?)",
+                           [(eid, a[0], name, float(v)) for name, vs in (scores or {}).items()
+                            for a, v in zip(archs, vs, strict=True)])
         return eid
 
     def evaluations(self, run_id: str) -> list[dict[str, Any]]:
@@ -230,6 +240,14 @@ class ResultStore:
             (evaluation_id,),
         ).fetchall()
 
+    def arch_scores(self, evaluation_id: int) -> dict[str, dict[str, float]]:
+        """scorer -> {arch: score} of one evaluation (empty for evaluations stored without proxies)."""
+        out: dict[str, dict[str, float]] = {}
+        for arch, scorer, score in self._db.execute(
+                "SELECT arch, scorer, score FROM arch_scores WHERE evaluation_id=? ORDER BY rowid", (evaluation_id,)):
+            out.setdefault(scorer, {})[arch] = score
+        return out
+
     # moving a run between stores (a Ray worker trains into its own store; the driver imports) -----
     def export_run(self, run_id: str) -> dict[str, tuple[list[str], list[list[Any]]]]:
         """Every row of one run as (column names, rows) per table: picklable, for :meth:`import_run`."""
@@ -241,6 +259,7 @@ class ResultStore:
             "evaluations": ("SELECT * FROM evaluations WHERE run_id=? ORDER BY id", (run_id,)),
             "arch_results": (f"SELECT * FROM arch_results WHERE {of_run} ORDER BY rowid", (run_id,)),
             "metrics": (f"SELECT * FROM metrics WHERE {of_run}", (run_id,)),
+            "arch_scores": (f"SELECT * FROM arch_scores WHERE {of_run} ORDER BY rowid", (run_id,)),
         }
         out = {}
         for table, (sql, args) in queries.items():
@@ -280,7 +299,9 @@ class ResultStore:
                 cur = db.execute(f"INSERT INTO evaluations ({','.join(names)}) VALUES ({','.join('?' * len(names))})",
                                  values)
                 new_id[ev[at]] = cur.lastrowid
-            for table in ("arch_results", "metrics"):
+            for table in ("arch_results", "metrics", "arch_scores"):
+                if table not in export:  # exported by an older version
+                    continue
                 columns, rows = export[table]
                 k = columns.index("evaluation_id")
                 insert(db, table, columns, [[new_id[v] if i == k else v for i, v in enumerate(r)] for r in rows])

@@ -19,6 +19,7 @@ TRAIN = 1  # per-epoch path samples and super-net generator (dropout masks, NB10
 VALID = 2  # the same for the per-epoch validation
 POOL = 3  # every draw of architectures from a ground-truth table
 EVAL = 4  # super-net generator at evaluation
+PROXY = 5  # default_rng([evaluation.proxy_seed, PROXY]): the proxies' batch of training images
 
 EVAL_POOL = 0
 SUBSAMPLE = 100

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from supernet import streams
 from supernet.config import evaluation_config
 from supernet.data.loader import split_indices
-from supernet.data.setup import eval_batches, fixed_batches, load_dataset
+from supernet.data.setup import eval_batches, fixed_batches, load_dataset, proxy_batch
 from supernet.errors import SupernetError
 from supernet.evaluate.evaluator import PoolEvaluation
 from supernet.evaluate.landscape import Landscape, loss_landscape
@@ -34,8 +34,9 @@ def evaluate_run(
         run.use_stored_pool()
     else:
         run.set_pool([("", pool)])
-    batches = eval_batches(run.cfg, load_dataset(run.cfg), rt)
-    return run.evaluate(model, batches, epoch, rt, kind=kind)
+    ds = load_dataset(run.cfg)
+    return run.evaluate(model, eval_batches(run.cfg, ds, rt), epoch, rt, kind=kind,
+                        proxy_batch=proxy_batch(run.cfg, ds, rt))
 
 
 def load_trained(store: ResultStore, run_id: str, overrides: list[str]) -> tuple[Run, Runtime, torch.nn.Module, int]:

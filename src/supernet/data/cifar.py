@@ -328,11 +328,16 @@ def _hash(identity: object) -> str:
     return hashlib.sha256(json.dumps([_CACHE_VERSION, identity]).encode()).hexdigest()[:24]
 
 
-def _cache_root(cache_dir: Path | None) -> Path:
+def cache_home(cache_dir: Path | None = None) -> Path:
+    """``cache_dir`` when given, else $SUPERNET_CACHE, else ~/.cache/supernet."""
     if cache_dir is not None:
         return Path(cache_dir)
     env = os.environ.get("SUPERNET_CACHE")
-    return (Path(env) if env else Path.home() / ".cache" / "supernet") / "datasets"
+    return Path(env) if env else Path.home() / ".cache" / "supernet"
+
+
+def _cache_root(cache_dir: Path | None) -> Path:
+    return Path(cache_dir) if cache_dir is not None else cache_home() / "datasets"
 
 
 def _cached(key: str, build: Callable[[], ImageDataset], cache_dir: Path | None) -> ImageDataset:

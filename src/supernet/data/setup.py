@@ -11,7 +11,7 @@ import torch
 
 from supernet import streams
 from supernet.config import Config
-from supernet.data.cifar import ImageDataset, load_cifar10, subset
+from supernet.data.cifar import ImageDataset, cache_home, load_cifar10, subset
 from supernet.data.loader import DeviceLoader, split_indices
 from supernet.errors import SupernetError
 from supernet.runtime import Runtime
@@ -22,6 +22,7 @@ class RunData:
     train: DeviceLoader
     valid: DeviceLoader | None
     eval_batches: list[tuple[torch.Tensor, torch.Tensor]]
+    proxy: tuple[torch.Tensor, torch.Tensor] | None = None  # the proxies' batch; None: no proxies
 
 
 def load_dataset(cfg: Config) -> ImageDataset:
@@ -70,6 +71,27 @@ def fixed_batches(x: np.ndarray, y: np.ndarray, limit: int | None, batch_size: i
     return list(loader.epoch(0))
 
 
+def proxy_batch(cfg: Config, ds: ImageDataset, rt: Runtime) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The proxies' one fixed batch: ``evaluation.proxy_batch_size`` training images drawn from the whole
+    training set by ``evaluation.proxy_seed`` (not the run seed or split, so every run of a dataset shares
+    it and its cached scores), normalised as in training, not augmented. None when no proxy is asked for."""
+    ev = cfg.evaluation
+    if not ev.proxy_list():
+        return None
+    n = len(ds.train_y)
+    if ev.proxy_batch_size > n:
+        raise SupernetError(f"evaluation.proxy_batch_size={ev.proxy_batch_size} exceeds the {n} training images")
+    idx = np.sort(np.random.default_rng([ev.proxy_seed, streams.PROXY]).choice(n, ev.proxy_batch_size, replace=False))
+    loader = DeviceLoader(ds.train_x[idx], ds.train_y[idx], len(idx), augment=False, shuffle=False, drop_last=False,
+                          seed=0, device=rt.device, channels_last=False)
+    return next(iter(loader.epoch(0)))
+
+
+def proxy_cache_file(cfg: Config) -> Path:
+    """Proxy scores live beside the decoded datasets: ``data.cache_dir``, else $SUPERNET_CACHE or ~/.cache/supernet."""
+    return cache_home(Path(cfg.data.cache_dir) if cfg.data.cache_dir else None) / "proxies.sqlite"
+
+
 def load_data(cfg: Config, rt: Runtime) -> RunData:
     ds = load_dataset(cfg)
     tr, va = split_indices(len(ds.train_y), cfg.data.train_portion, cfg.seed)
@@ -82,4 +104,4 @@ def load_data(cfg: Config, rt: Runtime) -> RunData:
     if len(va) and cfg.protocol.validate_every_epoch:
         vx, vy = _mixed(ds.train_x[va], ds.train_y[va])
         valid = DeviceLoader(vx, vy, bs, augment=False, shuffle=False, drop_last=False, **loader_kw)
-    return RunData(train, valid, eval_batches(cfg, ds, rt))
+    return RunData(train, valid, eval_batches(cfg, ds, rt), proxy_batch(cfg, ds, rt))

@@ -33,6 +33,8 @@ from supernet.evaluate.measures import (
     checked_pool,
     final_searched_model,
     kendall_tau,
+    kendall_tau_top,
+    precision_at_top,
     prob_surpass_random,
     sparse_kendall_tau,
     spearman,
@@ -75,7 +77,7 @@ class Metric:
     digits: int  # decimals printed
     higher_is_better: bool | None  # None: a spread, not a quality (nothing can be tuned on it)
     ranking: bool  # computed for any scorer from its ranking (super-net and baselines); False: super-net only
-    compute: MetricFn
+    compute: MetricFn | None  # None: derived by the evaluator from several scorers (bootstrap intervals, verdict)
     short: str = ""  # narrow column title (``supernet runs``); default: title
     unit: str = ""
     std: str | None = None  # the metric holding this one's spread, printed as ± in summaries
@@ -120,8 +122,26 @@ METRICS: tuple[Metric, ...] = (
     Metric("final_acc_std", "final model std", 2, None, True,
            lambda s, g, r, n, c: final_searched_model(s, g, c.top_k)[1], unit="%"),
     Metric("best_rank", "best rank", 0, True, True, _best_rank),
+    # Top-heavy: what a search keeping the best few gets (issue 11).
+    Metric("p_at_top5", "P@top5%", 3, True, True, lambda s, g, r, n, c: precision_at_top(s, g, 0.05),
+           show=True, report=True),
+    Metric("p_at_top10", "P@top10%", 3, True, True, lambda s, g, r, n, c: precision_at_top(s, g, 0.10),
+           show=True, report=True),
+    Metric("kdt_top10", "KdT top10%", 3, True, True, lambda s, g, r, n, c: kendall_tau_top(s, g, 0.10),
+           show=True, report=True),
+    # Derived by the evaluator (evaluate/bootstrap.py): 95 % intervals over pool resamples, and the super-net
+    # minus the best baseline on the same resamples (verdict: 1 beats, 0 ties, -1 loses).
+    Metric("kdt_lo", "KdT 95% low", 3, None, False, None),
+    Metric("kdt_hi", "KdT 95% high", 3, None, False, None),
+    Metric("skdt_lo", "s-KdT 95% low", 3, None, False, None),
+    Metric("skdt_hi", "s-KdT 95% high", 3, None, False, None),
+    Metric("vs_best_diff", "s-KdT minus best baseline", 3, True, False, None),
+    Metric("vs_best_lo", "difference 95% low", 3, None, False, None),
+    Metric("vs_best_hi", "difference 95% high", 3, None, False, None),
+    Metric("vs_best_verdict", "vs best baseline", 0, True, False, None, short="verdict"),
 )
-HEADLINE = "skdt"  # the metric one-line views compare the super-net and the baselines on
+HEADLINE = "skdt"
+VERDICTS = {1.0: "beats", 0.0: "ties", -1.0: "loses"}  # the metric one-line views compare the super-net and the baselines on
 
 
 @dataclass(frozen=True)
@@ -148,7 +168,16 @@ BASELINES: tuple[Baseline, ...] = (
     # handling would make the baseline depend on pool order, so it always uses the clean s-KdT.
     # Scores: the stand-alone parameter count at the benchmark's size, which every evaluation stores per architecture.
     Baseline("params", "params", "parameter count", source="params", skdt_variant="clean"),
+    # The zero-cost proxy panel (supernet.proxies), scored on the untrained stand-alone network from one fixed
+    # batch (evaluation.proxies). FLOPs tie like parameter counts; all proxies use the clean s-KdT alike.
+    Baseline("flops", "flops", "FLOPs", source="proxy", skdt_variant="clean"),
+    Baseline("synflow", "synflow", "SynFlow", source="proxy", skdt_variant="clean"),
+    Baseline("nwot", "nwot", "NASWOT (activation-code log-det)", source="proxy", skdt_variant="clean"),
+    Baseline("jacov", "jacov", "Jacobian covariance", source="proxy", skdt_variant="clean"),
+    Baseline("snip", "snip", "SNIP saliency", source="proxy", skdt_variant="clean"),
+    Baseline("grad_norm", "grad_norm", "gradient norm", source="proxy", skdt_variant="clean"),
 )
+PROXIES: tuple[str, ...] = tuple(b.name for b in BASELINES if b.source == "proxy")  # evaluation.proxies
 
 
 def metric(name: str) -> Metric:
@@ -177,7 +206,8 @@ def measure(
     """Every metric of the catalogue (``ranking_only``: the ranking metrics) of one scorer on one pool."""
     settings = settings or MetricSettings()
     s, g, r = checked_pool(scores, truth, ranks, space_size)
-    return {m.name: float(m.compute(s, g, r, space_size, settings)) for m in METRICS if m.ranking or not ranking_only}
+    return {m.name: float(m.compute(s, g, r, space_size, settings)) for m in METRICS
+            if m.compute is not None and (m.ranking or not ranking_only)}
 
 
 def baseline_scores(per_arch: Mapping[str, ArrayLike]) -> dict[str, NDArray[np.float64]]:
@@ -192,6 +222,24 @@ def baselines_in(keys: Iterable[str]) -> list[Baseline]:
     return [b for b in BASELINES if b.prefix + HEADLINE in keys]
 
 
+def best_baseline(values: Mapping[str, float]) -> Baseline | None:
+    """The baseline with the highest headline metric among those measured (the bar the super-net must clear)."""
+    found = [(values[b.prefix + HEADLINE], k, b) for k, b in enumerate(baselines_in(values))
+             if _finite(values[b.prefix + HEADLINE])]
+    return max(found, key=lambda t: (t[0], -t[1]))[2] if found else None
+
+
+def verdict(values: Mapping[str, float]) -> str | None:
+    """``beats``, ``ties`` or ``loses`` (the best baseline), when the evaluation has the comparison."""
+    code = values.get("vs_best_verdict")
+    return VERDICTS[float(code)] if _finite(code) else None
+
+
+def _finite(value: float | None) -> bool:
+    """Stored metrics come back as None where they were nan (SQLite has no nan)."""
+    return value is not None and bool(np.isfinite(value))
+
+
 def subspace_mean_names(keys: Iterable[str]) -> list[str]:
     """The metrics Baseline-v2 averages over sub-spaces, of the super-net and each baseline present."""
     keys = set(keys)
@@ -203,8 +251,18 @@ def headline(values: Mapping[str, float]) -> str:
     """``s-KdT 0.544 (params baseline 0.566)``: the super-net's headline metric next to each baseline's."""
     h = metric(HEADLINE)
     text = f"{h.title} {h.format(values.get(HEADLINE))}"
-    others = [f"{b.title} baseline {h.format(values.get(b.prefix + HEADLINE))}" for b in baselines_in(values)]
-    return text + (f" ({', '.join(others)})" if others else "")
+    if "skdt_lo" in values:
+        text += f" [{h.format(values['skdt_lo'])}, {h.format(values['skdt_hi'])}]"
+    bases, best = baselines_in(values), best_baseline(values)
+    others = [f"{b.title} baseline {h.format(values.get(b.prefix + HEADLINE))}" for b in bases if b.name == "params"]
+    if best is not None and best.name != "params":
+        others.append(f"best proxy {best.title} {h.format(values.get(best.prefix + HEADLINE))}")
+    text += f" ({', '.join(others)})" if others else ""
+    v = verdict(values)
+    if v is not None:
+        text += (f" {v} the best by {h.format(values['vs_best_diff'])} "
+                 f"[{h.format(values['vs_best_lo'])}, {h.format(values['vs_best_hi'])}]")
+    return text
 
 
 def summary(values: Mapping[str, float]) -> str:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
 from torch import nn
 
-from supernet.evaluate.catalogue import MetricSettings, baseline, measure
+from supernet.evaluate.bootstrap import VERDICT_CODE, interval, replicates, resample_indices, verdict
+from supernet.evaluate.catalogue import HEADLINE, MetricSettings, baseline, best_baseline, measure
+from supernet.evaluate.measures import kendall_tau, sparse_kendall_tau
 from supernet.groundtruth.table import GroundTruth
 from supernet.nn.norm import BNMode, set_bn_mode
 from supernet.runtime import CPU, Runtime
@@ -89,3 +92,33 @@ def compute_metrics(
                          ranking_only=True)
         metrics.update({b.prefix + k: v for k, v in values.items()})
     return truth, ranks, {k: float(v) for k, v in metrics.items()}
+
+
+def bootstrap_metrics(
+    accuracy: np.ndarray,
+    truth: np.ndarray,
+    metrics: Mapping[str, float],
+    settings: MetricSettings,
+    baselines: Mapping[str, np.ndarray],
+    resamples: int,
+    seed: int = 0,
+) -> dict[str, float]:
+    """95 % intervals of the super-net's KdT and s-KdT over pool resamples, and its s-KdT minus the best
+    baseline's on the same resamples (the derived rows of the catalogue). Each side keeps its own s-KdT
+    construction (the baseline's forced variant), so the difference is the one the stored values show."""
+    idx = resample_indices(len(truth), resamples, seed)
+    out: dict[str, float] = {}
+    for name, fn in (("kdt", kendall_tau), ("skdt", partial(sparse_kendall_tau, threshold=settings.threshold,
+                                                            variant=settings.skdt_variant))):
+        out[f"{name}_lo"], out[f"{name}_hi"] = interval(replicates(fn, accuracy, truth, idx))
+    best = best_baseline(metrics)
+    if best is not None and best.name in baselines:
+        theirs = best.settings(settings)
+        diff = (replicates(partial(sparse_kendall_tau, threshold=settings.threshold, variant=settings.skdt_variant),
+                           accuracy, truth, idx)
+                - replicates(partial(sparse_kendall_tau, threshold=theirs.threshold, variant=theirs.skdt_variant),
+                             np.asarray(baselines[best.name], dtype=np.float64), truth, idx))
+        lo, hi = interval(diff)
+        out.update(vs_best_diff=metrics[HEADLINE] - metrics[best.prefix + HEADLINE], vs_best_lo=lo, vs_best_hi=hi,
+                   vs_best_verdict=VERDICT_CODE[verdict(lo, hi)])
+    return out

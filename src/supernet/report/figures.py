@@ -43,14 +43,18 @@ def save_figure(fig, path: str | Path, title: str = "") -> Path:  # noqa: ANN001
     return path
 
 
-def plot_pool(evaluations: Sequence[tuple[str, np.ndarray, np.ndarray]], path: str | Path, title: str = "") -> Path:
+def plot_pool(evaluations: Sequence[tuple[str, np.ndarray, np.ndarray]], path: str | Path, title: str = "",
+              baseline: tuple[str, np.ndarray, np.ndarray] | None = None) -> Path:
     """``(label, super-net accuracies, ground truth)`` per evaluation of one pool: a histogram of the
     super-net accuracies (with tracked running statistics many sit near chance, Fig. 6) and a scatter
-    against the ground truth."""
+    against the ground truth; ``baseline`` ``(label, scores, ground truth)`` adds the strongest training-free
+    baseline's scatter beside it, the comparison every evaluation is judged by."""
     if not evaluations:
         raise SupernetError("no evaluation to plot")
     plt = pyplot()
-    fig, (hist, scatter) = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
+    panels = 3 if baseline is not None else 2
+    fig, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 3.4), constrained_layout=True)
+    hist, scatter = axes[0], axes[1]
     bins = np.linspace(0, 100, 41)
     for label, ws, gt in evaluations:
         hist.hist(ws, bins=bins, alpha=0.55, label=label)
@@ -59,7 +63,12 @@ def plot_pool(evaluations: Sequence[tuple[str, np.ndarray, np.ndarray]], path: s
     hist.set_ylabel("architectures")
     scatter.set_xlabel("ground-truth accuracy (%)")
     scatter.set_ylabel("super-net accuracy (%)")
-    for ax in (hist, scatter):
+    if baseline is not None:
+        label, scores, gt = baseline
+        axes[2].scatter(gt, scores, s=10, alpha=0.7, color="tab:gray", label=label)
+        axes[2].set_xlabel("ground-truth accuracy (%)")
+        axes[2].set_ylabel("baseline score")
+    for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="best")
     return save_figure(fig, path, title)

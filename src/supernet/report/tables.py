@@ -35,7 +35,7 @@ class LevelRow:
     values: dict[str, list[float]] = field(default_factory=dict)
 
     def finite(self, metric: str) -> list[float]:
-        return [x for x in self.values.get(metric, []) if np.isfinite(x)]
+        return [x for x in self.values.get(metric, []) if x is not None and np.isfinite(x)]  # None: a stored nan
 
     def mean_std(self, metric: str) -> tuple[float, float] | None:
         """Mean and sample std (ddof=1; 0 for a single seed) over the completed seeds."""
