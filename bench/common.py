@@ -7,9 +7,12 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
+
+from supernet.config import Config, load_config
 
 
 def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 2) -> float:
@@ -38,3 +41,20 @@ def size_arguments(ap: argparse.ArgumentParser, layers: int = 5) -> None:
 def random_cifar(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """CIFAR-shaped uint8 images and labels: timing needs the shapes, not the content."""
     return rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, n)
+
+
+CPU_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "nb201-cpu.yaml"
+
+
+def cpu_recipe_runs(default_seeds: list[int], *fixed: str) -> tuple[argparse.Namespace, list[Config]]:
+    """The command line of the CPU-recipe benchmarks (--data, --seeds, --out-dir, overrides) and one config
+    per seed (``fixed`` overrides come before the user's, so the user's win)."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--seeds", type=int, nargs="+", default=default_seeds)
+    ap.add_argument("--out-dir", default="runs/bench-cpu")
+    ap.add_argument("overrides", nargs="*", help="extra key=value overrides")
+    args = ap.parse_args()
+    print(f"machine: {machine()}", flush=True)
+    return args, [load_config(CPU_RECIPE, [f"data.root={args.data}", f"seed={seed}", f"out_dir={args.out_dir}",
+                                           "progress=false", *fixed, *args.overrides]) for seed in args.seeds]

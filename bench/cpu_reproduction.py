@@ -9,18 +9,14 @@ of the pool's super-net accuracies. Runs resume, so an interrupted benchmark con
 
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
-from common import machine
-from supernet.config import load_config
+from common import cpu_recipe_runs
 from supernet.run import Run
 from supernet.trained import evaluate_run
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "nb201-cpu.yaml"
 BINS = np.arange(0, 101, 10)
 
 
@@ -30,16 +26,8 @@ def histogram(acc: np.ndarray) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--out-dir", default="runs/bench-cpu")
-    ap.add_argument("overrides", nargs="*", help="extra key=value overrides")
-    args = ap.parse_args()
-    print(f"machine: {machine()}")
-    for seed in args.seeds:
-        cfg = load_config(RECIPE, [f"data.root={args.data}", f"seed={seed}", f"out_dir={args.out_dir}",
-                                   "progress=false", *args.overrides])
+    args, configs = cpu_recipe_runs([0, 1, 2])
+    for seed, cfg in zip(args.seeds, configs, strict=True):
         run = Run(cfg)
         start = time.perf_counter()
         run.train()

@@ -11,17 +11,13 @@ metrics, and the verdict against the strongest baseline.
 
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
 
-from common import machine
-from supernet.config import load_config
+from common import cpu_recipe_runs
 from supernet.evaluate import catalogue
 from supernet.run import Run
 from supernet.trained import evaluate_run
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "nb201-cpu.yaml"
 COLUMNS = ("skdt", "kdt", "spearman", "p_at_top5", "p_at_top10", "kdt_top10", "final_acc")
 
 
@@ -48,16 +44,8 @@ def timed_eval(run: Run, overrides: list[str]) -> tuple[dict, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 0])
-    ap.add_argument("--out-dir", default="runs/bench-cpu")
-    ap.add_argument("overrides", nargs="*", help="extra key=value overrides")
-    args = ap.parse_args()
-    print(f"machine: {machine()}", flush=True)
-    for seed in args.seeds:
-        cfg = load_config(RECIPE, [f"data.root={args.data}", f"seed={seed}", f"out_dir={args.out_dir}",
-                                   "progress=false", "evaluation.proxies=none", *args.overrides])
+    args, configs = cpu_recipe_runs([1, 2, 0], "evaluation.proxies=none")
+    for seed, cfg in zip(args.seeds, configs, strict=True):
         run = Run(cfg)
         start = time.perf_counter()
         run.train()

@@ -88,3 +88,14 @@ def interrupt_second_epoch(monkeypatch: pytest.MonkeyPatch):
         return monkeypatch.undo
 
     return arm
+
+
+@pytest.fixture()
+def one_torch_thread():
+    """Tiny convs on shared, busy cores: OpenMP's spin-waiting across 2 threads costs 100x here."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from supernet.cli import cli
@@ -27,12 +26,7 @@ PANEL = ["evaluation.proxies=synflow,nwot", "evaluation.proxy_batch_size=8", "ev
          "evaluation.every=0", "protocol.epochs=1", "evaluation.bootstrap=200"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_each_architecture_gets_its_own_scores_and_the_cache_serves_reevaluations(tiny_overrides, monkeypatch):

@@ -50,13 +50,7 @@ CELLS = [ONLY_INPUT, ONE_VERTEX, CHAIN, INCEPTION, README_2, FAN5]
 STRATEGIES = ["fixed", "shuffle", "interpolate", "disabled"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny convs on shared, busy cores: OpenMP's spin-waiting across 2 threads costs 100x here."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _numel(m: nn.Module) -> int:
