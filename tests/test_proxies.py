@@ -1,4 +1,6 @@
-"""Training-free proxies: each checked against an answer computed by hand on a tiny network."""
+"""Training-free proxies: each checked against an answer computed by hand on a tiny network; the panel's
+shared passes (one forward for nwot/jacov/snip/grad_norm, flops on meta tensors with reused layer counts,
+synflow in place) against the proxies run one by one."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from supernet.errors import SupernetError
 from supernet.nn.ops import BNSpec
@@ -26,9 +29,20 @@ from supernet.proxies import (
     snip,
     synflow,
 )
-from supernet.proxies.measures import JACOV_EPS, nwot_kernel
+from supernet.proxies.measures import (
+    FORWARD_PROXIES,
+    JACOV_EPS,
+    _scratch_copy,
+    forward_proxies,
+    meta_flops,
+    nwot_kernel,
+)
+from supernet.spaces.darts import DartsSpace
 from supernet.spaces.nasbench201 import NB201Space
+from supernet.supernets.darts import DartsStandalone
+from supernet.supernets.nasbench101 import NB101Standalone
 from supernet.supernets.nasbench201 import NB201Standalone, nb201_param_count
+from test_toy_space import ToyNet
 
 torch.set_num_threads(1)
 
@@ -198,6 +212,60 @@ def test_nwot_counts_relus_off_the_output_path() -> None:
 # --- flops, params -------------------------------------------------------------------------------
 
 
+def _counter_flops(net: nn.Module, x: torch.Tensor) -> float:
+    """What ``flops`` computed before it reused layer counts: FlopCounterMode over a meta copy."""
+    work = copy.deepcopy(net).to("meta").train()
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        work(torch.empty(x.shape, dtype=x.dtype, device="meta"))
+    return counter.get_total_flops() / x.shape[0]
+
+
+def _networks() -> list[tuple[str, nn.Module, torch.Tensor]]:
+    """Stand-alone networks of every space and a toy network, with a batch of their input size."""
+    x = _batch(4, hw=32)[0]
+    space = NB201Space()
+    nets = [(f"nb201-{i}", NB201Standalone(space.from_index(i), 8, 2), x) for i in (0, 1462, 6111, 12329, 15624)]
+    nets.append(("nb201-C16-N5", NB201Standalone(space.from_index(8888), 16, 5), x))
+    nets.append(("nb201-tracked-bn", _nb201(RESNET_LIKE, 8, 1, bn=BNSpec(track=True)), x))
+    readme = ([[0, 1, 0, 0, 1, 1, 0], [0, 0, 1, 0, 0, 0, 0], [0, 0, 0, 1, 0, 0, 1], [0, 0, 0, 0, 0, 1, 0],
+               [0, 0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 0]],
+              ["input", "conv3x3-bn-relu", "maxpool3x3", "conv3x3-bn-relu", "conv3x3-bn-relu", "conv1x1-bn-relu", "output"])
+    nets.append(("nb101", NB101Standalone(readme, stem_channels=8, cells_per_stack=1), x))
+    darts = DartsSpace().sample(np.random.default_rng(3))
+    nets.append(("darts", DartsStandalone(darts, 4, 5), x))
+    nets.append(("darts-pool-bn", DartsStandalone(darts, 4, 5, pool_bn=True), x))
+    nets.append(("toy", ToyNet(8, 10, ("conv", "skip")), x))
+    return nets
+
+
+def test_flops_equal_the_flop_counter_on_every_space() -> None:
+    # Layer counts are reused across calls and networks (a process-wide memo): count each network
+    # twice, interleaved with the others, and once in eval mode.
+    torch.manual_seed(0)
+    nets = _networks()
+    expected = {name: _counter_flops(net, x) for name, net, x in nets}
+    y = torch.zeros(4, dtype=torch.int64)
+    for _ in range(2):
+        for name, net, x in nets:
+            assert flops(net, x, y) == meta_flops(_scratch_copy(net), x) == expected[name], name
+    name, net, x = nets[1]
+    assert flops(net.eval(), x, y) == expected[name]
+
+
+def test_meta_flops_puts_the_network_back() -> None:
+    net = _nb201(RESNET_LIKE, bn=BNSpec(track=True))
+    net.eval()
+    net.cells[0].train()
+    tensors = {k: (v, v.clone()) for k, v in net.state_dict(keep_vars=True).items()}
+    modes = [m.training for m in net.modules()]
+    meta_flops(net, _batch()[0])
+    after = net.state_dict(keep_vars=True)
+    assert all(after[k] is v and torch.equal(v, c) for k, (v, c) in tensors.items())
+    assert [m.training for m in net.modules()] == modes
+    assert all("forward" not in m.__dict__ for m in net.modules())
+
+
 def test_flops_and_params_of_a_conv_layer() -> None:
     conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
     x = torch.randn(4, 3, 32, 32)  # per image: independent of the batch size
@@ -251,6 +319,67 @@ def test_score_all_is_deterministic_for_a_seed_and_leaves_the_global_rng() -> No
     assert a == b
     assert list(a) == list(PROXY_NAMES)
     assert a["synflow"] != c["synflow"] and a["params"] == c["params"]
+
+
+def test_the_shared_forward_pass_equals_separate_passes_on_every_space() -> None:
+    # One forward for any subset of nwot, jacov, snip, grad_norm: each score exactly the one of its own
+    # pass on its own copy (which is what the proxy functions compute).
+    y = _batch(4, hw=32)[1]
+    for name, net, x in _networks():
+        alone = {n: forward_proxies(_scratch_copy(net), x, y, [n])[n] for n in FORWARD_PROXIES}
+        assert alone == {n: PROXIES[n](net, x, y) for n in FORWARD_PROXIES}, name
+        for subset in (FORWARD_PROXIES, {"nwot", "jacov"}, {"jacov", "snip"}, {"nwot", "grad_norm"}):
+            spent: dict[str, float] = {}
+            both = forward_proxies(_scratch_copy(net), x, y, subset, spent=spent)
+            assert both == {n: alone[n] for n in subset}, (name, subset)
+            assert set(spent) == set(subset) and all(t >= 0 for t in spent.values())
+
+
+def test_nwot_reuses_a_tensors_codes_only_while_it_is_unchanged() -> None:
+    class TwoReads(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b, self.c = nn.ReLU(), nn.ReLU(), nn.ReLU()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = x.clone()
+            out = self.a(h) + self.b(h)  # the same tensor twice: its codes count twice
+            h.neg_()  # changed in place: new codes
+            return out + self.c(h)
+
+    x = torch.randn(6, 40)
+    expected = math.log(np.linalg.det(nwot_kernel([x > 0, x > 0, x < 0])))
+    assert nwot(TwoReads(), x, torch.zeros(6, dtype=torch.int64)) == pytest.approx(expected, rel=1e-9)
+
+
+# Scores of the panel as computed before it shared passes (one copy and one pass per proxy, flops by
+# FlopCounterMode on a meta copy), NB201 at C=8, N=1, seed 5, on 16 seeded random images. The shared
+# paths reproduced them bit for bit on the machine that computed them; the tolerance is for another CPU's
+# float32 rounding (bench/proxies_cost.py --reference checks real scores at the benchmark's size).
+PINNED = {
+    RESNET_LIKE: {"nwot": 174.0773073467725, "jacov": -16.076810939199234, "synflow": 17908948556338.945,
+                  "params": 79778.0, "flops": 21807744.0, "grad_norm": 7.254869437514198, "snip": 11.394096456024503},
+    "|avg_pool_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|nor_conv_3x3~0|avg_pool_3x3~1|nor_conv_1x1~2|": {
+        "nwot": 171.51415945189504, "jacov": -16.100447896724184, "synflow": 8847164956.314468,
+        "params": 46066.0, "flops": 11977344.0, "grad_norm": 6.331808930665817, "snip": 9.976384984939896},
+}
+
+
+@pytest.mark.parametrize("arch", list(PINNED))
+def test_score_all_equals_the_proxies_run_one_by_one_and_the_pinned_scores(arch: str) -> None:
+    parsed = NB201Space().parse(arch)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(16, 3, 32, 32, generator=g), torch.randint(0, 10, (16,), generator=g)
+    timings: dict[str, float] = {}
+    panel = score_all(lambda: NB201Standalone(parsed, 8, 1), x, y, seed=5, timings=timings)
+    assert list(panel) == list(PROXY_NAMES) and set(timings) == {"build", *PROXY_NAMES}
+    torch.manual_seed(5)
+    net = NB201Standalone(parsed, 8, 1)
+    assert panel == {name: proxy(net, x, y) for name, proxy in PROXIES.items()}
+    assert panel == pytest.approx(PINNED[arch], rel=1e-4, abs=0)
+    # Any subset, in any order, gives the same scores in the order asked for.
+    some = score_all(lambda: NB201Standalone(parsed, 8, 1), x, y, ["synflow", "snip", "flops", "nwot"], seed=5)
+    assert list(some) == ["synflow", "snip", "flops", "nwot"] and some == {n: panel[n] for n in some}
 
 
 def test_score_all_fused_gradients_equal_the_separate_proxies() -> None:

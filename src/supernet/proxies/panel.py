@@ -3,7 +3,12 @@
 ``score_all`` takes a network *factory* rather than a network because a proxy scores a network at
 initialisation, and which initialisation is part of the score: the factory is called once under a
 seed, inside a forked RNG so the caller's random streams are left as they were, and every requested
-proxy sees that same network (none modifies it, see ``measures``).
+proxy scores that same network. The network is the panel's own, so no proxy copies it: the proxies
+that read one forward pass of the batch share it (``measures.forward_proxies``), flops counts on its
+tensors swapped for meta tensors (``measures.meta_flops``), and synflow, which rewrites the weights,
+runs last on it (``measures.synflow_in_place``). The factory must therefore build a new network on
+every call (it is called under the seed to initialise one); the scores are those of the proxy
+functions of ``PROXIES`` run one by one on copies (tested).
 """
 
 from __future__ import annotations
@@ -16,16 +21,18 @@ from torch import nn
 
 from supernet.errors import SupernetError
 from supernet.proxies.measures import (
+    FORWARD_PROXIES,
     flops,
+    forward_proxies,
     grad_norm,
-    grad_norm_from_gradients,
     jacov,
-    loss_gradients,
+    make_private,
+    meta_flops,
     nwot,
     params,
     snip,
-    snip_from_gradients,
     synflow,
+    synflow_in_place,
 )
 
 Proxy = Callable[[nn.Module, torch.Tensor, torch.Tensor], float]
@@ -71,41 +78,41 @@ def score_all(
     names: Sequence[str] | str | None = None,
     seed: int = 0,
     timings: MutableMapping[str, float] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, float]:
     """Each requested proxy's score of the network ``net_factory()`` builds under ``seed``, on (x, y).
 
-    Deterministic for a seed and a batch on one machine. Scores are plain floats; a degenerate
-    network scores ``-inf`` on the proxies that are undefined for it (see ``measures``).
+    Deterministic for a seed and a batch on one machine. Scores are plain floats, in the order of
+    ``names``; a degenerate network scores ``-inf`` on the proxies that are undefined for it (see
+    ``measures``). ``net_factory`` must return a new network on each call: the panel scores it in
+    place (see the module's docstring).
 
-    snip and grad_norm are two reductions of the same loss gradient, so when both are requested the
-    backward pass runs once (identical results, tested). ``timings``, when given, receives the
-    seconds of each proxy (the shared backward split evenly between the two) and of ``build``.
+    nwot, jacov, snip and grad_norm share one forward pass, and snip and grad_norm one backward
+    pass (identical results, tested). ``timings``, when given, receives the seconds (by ``clock``:
+    wall time by default, ``time.process_time`` for CPU time) of ``build`` and of each proxy, a
+    shared pass split between the proxies that use it (``measures.forward_proxies``).
     """
     chosen = resolve_names(names)
     if not chosen:
         return {}
     if x.shape[0] != y.shape[0] or x.shape[0] < 1:
         raise SupernetError(f"a proxy batch needs as many labels as images, got {x.shape[0]} images and {y.shape[0]} labels")
-    clock = time.perf_counter
     spent: dict[str, float] = {}
     start = clock()
-    net = build_seeded(net_factory, seed)
+    net = make_private(build_seeded(net_factory, seed))
     spent["build"] = clock() - start
-    fused = {"snip", "grad_norm"} <= set(chosen)
-    if fused:
+    scores = forward_proxies(net, x, y, chosen, clock, spent)
+    # Proxies that only read the network, then synflow, which rewrites it.
+    rest = [n for n in chosen if n not in FORWARD_PROXIES and n != "synflow"] + (["synflow"] if "synflow" in chosen else [])
+    for name in rest:
         start = clock()
-        weights, grads = loss_gradients(net, x, y)
-        spent["snip"] = spent["grad_norm"] = (clock() - start) / 2
-    scores: dict[str, float] = {}
-    for name in chosen:
-        start = clock()
-        if fused and name == "snip":
-            scores[name] = snip_from_gradients(weights, grads)
-        elif fused and name == "grad_norm":
-            scores[name] = grad_norm_from_gradients(grads)
+        if name == "flops":
+            scores[name] = meta_flops(net, x)
+        elif name == "synflow":
+            scores[name] = synflow_in_place(net, x)
         else:
             scores[name] = PROXIES[name](net, x, y)
         spent[name] = spent.get(name, 0.0) + clock() - start
     if timings is not None:
         timings.update(spent)
-    return scores
+    return {name: scores[name] for name in chosen}
