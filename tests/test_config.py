@@ -85,3 +85,46 @@ def test_missing_or_invalid_recipe(tmp_path):
 
 def test_valid_keys_cover_every_section():
     assert {k.split(".")[0] for k in VALID_KEYS if "." in k} == {"space", "supernet", "protocol", "evaluation", "data", "runtime"}
+
+
+def _float_keys() -> list[str]:
+    cfg = build_config({})
+    return [k for k in VALID_KEYS if isinstance(cfg.value(k), float)]
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", ".inf", ".nan"])
+def test_every_float_key_must_be_finite(value):
+    keys = _float_keys()
+    assert {"protocol.lr", "protocol.grad_clip", "evaluation.skdt_threshold", "data.train_portion"} <= set(keys)
+    for key in keys:
+        with pytest.raises(SupernetError, match=f"'{key}'.*finite number"):
+            build_config({}, [f"{key}={value}"])
+
+
+def test_network_size_has_a_documented_maximum():
+    from supernet.config import MAX_CHANNELS, MAX_LAYERS
+
+    assert build_config({}, [f"supernet.layers={MAX_LAYERS}", f"supernet.channels={MAX_CHANNELS}"])
+    with pytest.raises(SupernetError, match=f"'supernet.layers': 100000: .*less than or equal to {MAX_LAYERS}"):
+        build_config({}, ["supernet.layers=100000"])
+    with pytest.raises(SupernetError, match=f"less than or equal to {MAX_CHANNELS}"):
+        build_config({}, [f"supernet.channels={MAX_CHANNELS + 1}"])
+
+
+def test_recipe_text_is_checked(tmp_path):
+    bad = tmp_path / "r.yaml"
+    bad.write_bytes(b"seed: 1\n\xff\xfe\n")
+    with pytest.raises(SupernetError, match=r"not UTF-8 text \(line 2, byte 8"):
+        load_config(bad)
+    bad.write_text("")
+    with pytest.raises(SupernetError, match="is empty"):
+        load_config(bad)
+    bad.write_text("seed: 1\nprotocol:\n  lr: 0.1\n  lr: 0.2\n")
+    with pytest.raises(SupernetError, match="key 'lr' appears twice in one mapping \\(lines 3 and 4\\)"):
+        load_config(bad)
+    bad.write_text("protocol:\n  lr: 0.1\nevaluation:\n  lr: 0.1\n")  # the same name in two mappings is fine
+    with pytest.raises(SupernetError, match="unknown config key 'evaluation.lr'"):
+        load_config(bad)
+    bad.write_text("a: " + "[" * 5000)
+    with pytest.raises(SupernetError, match="is not valid YAML|nested too deeply"):
+        load_config(bad)

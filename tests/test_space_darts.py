@@ -91,3 +91,24 @@ def test_fairnas_slots_are_the_sixteen_ops():
     child = space.with_ops(a, ["avg_pool_3x3"] * 16)
     assert set(child.ops) == {"avg_pool_3x3"} and child.normal.inputs == a.normal.inputs
     assert child.reduce.concat == a.reduce.concat
+
+
+def test_concat_sizes_are_bounded_before_they_are_built():
+    """range(0, 10**13) once grew to 24 GB: a concat is checked against the cell's 4 nodes first."""
+    pairs = ",".join(f"('sep_conv_3x3', {i % 2})" for i in range(8))
+    ok = f"Genotype(normal=[{pairs}], normal_concat=range(2, 6), reduce=[{pairs}], reduce_concat=range(2, 6))"
+    assert parse_arch(ok).normal.concat == (2, 3, 4, 5)
+    for concat, message in [
+        ("range(0,10000000000000)", "out of bounds: a cell's states are 0..5"),
+        ("range(2, 6, 10**12)", "not a DARTS genotype"),  # only literals: an expression is refused
+        ("[2, 3, 4, 5, 5]", "concat names 5 states; a cell has only 4 nodes"),
+    ]:
+        with pytest.raises(SupernetError, match=message):
+            parse_arch(ok.replace("normal_concat=range(2, 6)", f"normal_concat={concat}"))
+    key = V2_KEY.replace("@2,3,4,5;", "@" + ",".join(["2"] * 100_000) + ";")
+    with pytest.raises(SupernetError, match="at most 10,000"):
+        parse_arch(key)
+    with pytest.raises(SupernetError, match="concat names 2000 states"):
+        parse_arch(V2_KEY.replace("@2,3,4,5;", "@" + ",".join(["2"] * 2000) + ";"))
+    with pytest.raises(SupernetError, match="nested too deeply"):
+        parse_arch('{"normal": ' + "[" * 5000)

@@ -407,3 +407,14 @@ def test_full_enumeration_and_cache(tmp_path: Path) -> None:
         rebuilt = graph.load_or_build(path, build=lambda: arrays)
     assert np.array_equal(rebuilt["hashes"], arrays["hashes"])
     assert np.array_equal(graph.load_or_build(path)["bits"], arrays["bits"])  # rewritten, loads
+
+
+def test_hostile_specs_are_bounded_before_they_are_walked():
+    space = NB101Space(cells=[])
+    with pytest.raises(SupernetError, match="at most 64 vertices before pruning"):
+        make_cell([[0] * 65 for _ in range(65)], ["input"] + ["maxpool3x3"] * 63 + ["output"])
+    with pytest.raises(SupernetError, match="a cell is at most 10,000"):
+        space.parse('{"matrix": [' + ",".join(["[]"] * 1_000_000) + '], "ops": []}')
+    with pytest.raises(SupernetError, match="nested too deeply") as err:
+        space.parse('{"matrix": ' + "[" * 4000 + "]" * 4000 + "}")
+    assert len(str(err.value)) < 200  # quotes at most ~100 characters of the input

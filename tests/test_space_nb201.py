@@ -133,3 +133,12 @@ def test_sampling_is_deterministic_and_uniform(method: str) -> None:
         assert set(counts) == set(OPS)
         assert all(abs(c - n / 5) < 5 * np.sqrt(n * 0.2 * 0.8) for c in counts.values())
     assert len({str(a) for a in archs}) > 12_000  # ~12,500 expected of 15,625 distinct
+
+
+def test_long_input_is_refused_and_quoted_short():
+    with pytest.raises(SupernetError, match="at most 1,000") as err:
+        NB201Space().parse("+" * 1_000_000)
+    assert len(str(err.value)) < 200
+    with pytest.raises(SupernetError, match="unknown op 'aaa") as err:
+        NB201Space().parse("|" + "a" * 500 + "~0|+|b~0|c~1|+|d~0|e~1|f~2|")
+    assert len(str(err.value)) < 300

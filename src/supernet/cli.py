@@ -565,10 +565,22 @@ def main() -> None:
     try:
         cli.main(standalone_mode=False)
     except SupernetError as exc:
-        click.echo(f"error: {exc}", err=True)
+        for line in str(exc).splitlines() or [""]:  # several bad config values: one `error:` line each
+            click.echo(f"error: {line}", err=True)
         sys.exit(2)
     except (OSError, sqlite3.OperationalError) as exc:  # unwritable out_dir, full disk, locked database
         click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except sqlite3.DatabaseError as exc:  # a store whose header is valid but whose later pages are damaged
+        import traceback
+
+        from supernet.store import ResultStore
+
+        stores = [f.f_locals["self"].path for f, _ in traceback.walk_tb(exc.__traceback__)
+                  if isinstance(f.f_locals.get("self"), ResultStore)]
+        where = f"results store {stores[-1]}" if stores else "the results store (supernet.db in out_dir)"
+        click.echo(f"error: {where} is damaged ({exc}): restore it from a backup, or move it aside to start a new "
+                   "one (`sqlite3 FILE .recover` may salvage its rows)", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

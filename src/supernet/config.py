@@ -30,10 +30,15 @@ ADDED_KEYS = (("supernet", "path_dropout"), ("supernet", "global_dropout"), ("sp
 # Marks a key only some spaces support: it must stay at its default unless the space's plug-in lists it
 # in ``options`` (see supernet.registry).
 SPACE_OPTION = {"space_option": True}
+# Documented maxima of the super-net's size: far above every published setting (C <= 128, N <= 20), low enough
+# that a typo (supernet.layers=100000) is refused instead of hanging while the network is built.
+MAX_CHANNELS = 256
+MAX_LAYERS = 64
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: every float key must be finite (protocol.lr=inf or nan would train to NaN silently).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class SpaceConfig(_Strict):
@@ -63,8 +68,11 @@ class SpaceConfig(_Strict):
 class SupernetConfig(_Strict):
     """f_ws: how the super-net is built."""
 
-    channels: int = Field(16, ge=1, description="initial channels C")
-    layers: int = Field(5, ge=1, description="cells per stage N (NB201, NB101); all cells L (darts_nds, >= 3)")
+    channels: int = Field(16, ge=1, le=MAX_CHANNELS, description=f"initial channels C (at most {MAX_CHANNELS})")
+    layers: int = Field(
+        5, ge=1, le=MAX_LAYERS,
+        description=f"cells per stage N (NB201, NB101); all cells L (darts_nds, >= 3); at most {MAX_LAYERS}",
+    )
     op_placement: Literal["node", "edge"] | None = Field(
         None, description="NB201, DARTS-NDS: node (default; the authors', SPEC 4.2-4.3) or edge (the standard super-net)",
         json_schema_extra=SPACE_OPTION,
@@ -389,8 +397,27 @@ def _format_validation(exc: ValidationError) -> str:
         if not loc:  # a cross-field rule of the whole config
             lines.append(str(err["msg"]).removeprefix("Value error, "))
         else:
-            lines.append(f"bad value for '{loc}': {err['input']!r}: {err['msg']}")
+            shown = repr(err["input"])
+            shown = shown if len(shown) <= 100 else shown[:97] + "..."  # errors quote at most ~100 characters
+            lines.append(f"bad value for '{loc}': {shown}: {err['msg']}")
     return "\n".join(lines)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool):
+                continue  # an unhashable key: the base constructor refuses it
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise SupernetError(f"key '{key}' appears twice in one mapping (lines {seen[key]} and {line}); "
+                                    "keep one")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def load_config(recipe: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
@@ -400,11 +427,25 @@ def load_config(recipe: str | Path | None, overrides: list[str] | tuple[str, ...
         if not path.is_file():
             raise SupernetError(f"recipe '{recipe}' not found (expected a YAML file, e.g. recipes/nb201.yaml)")
         try:
-            tree = yaml.safe_load(path.read_text()) or {}
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            line = exc.object[:exc.start].count(b"\n") + 1
+            raise SupernetError(f"recipe '{recipe}' is not UTF-8 text (line {line}, byte {exc.start}: "
+                                f"{exc.object[exc.start:exc.start + 1]!r}); save it as UTF-8") from None
+        try:
+            loaded = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
         except yaml.YAMLError as exc:
-            raise SupernetError(f"recipe '{recipe}' is not valid YAML: {exc}") from None
-        if not isinstance(tree, dict):
+            raise SupernetError(f"recipe '{recipe}' is not valid YAML: {' '.join(str(exc).split())}") from None
+        except SupernetError as exc:
+            raise SupernetError(f"recipe '{recipe}': {exc}") from None
+        except RecursionError:
+            raise SupernetError(f"recipe '{recipe}' is nested too deeply to be a recipe") from None
+        if loaded is None:
+            raise SupernetError(f"recipe '{recipe}' is empty: give it at least one config key (or leave the recipe "
+                                "out for the defaults)")
+        if not isinstance(loaded, dict):
             raise SupernetError(f"recipe '{recipe}' must be a mapping of config keys")
+        tree = loaded
     return build_config(tree, overrides)
 
 

@@ -32,6 +32,15 @@ OPS: tuple[str, ...] = (
 NODES = 4  # intermediate nodes per cell (states 2..5)
 INPUTS = 2  # the two previous cells
 _OP_SET = frozenset(OPS)
+# The longest arch text parsed: a Genotype(...) repr with generous spacing is under 1,000 characters, so this
+# refuses only hostile input, before it is parsed (deep nesting, a million-entry concat list).
+MAX_TEXT = 10_000
+
+
+def _quote(value: object) -> str:
+    """``value`` as a message quotes it: its repr, cut to 100 characters."""
+    text = repr(value)
+    return text if len(text) <= 100 else text[:97] + "..."
 
 
 @dataclass(frozen=True)
@@ -47,7 +56,7 @@ class DartsCell:
             raise SupernetError(f"a DARTS cell has {NODES} nodes of 2 (op, input) pairs, got {len(self.ops)} pairs")
         for j, (op, src) in enumerate(zip(self.ops, self.inputs, strict=True)):
             if op not in _OP_SET:
-                raise SupernetError(f"unknown op {op!r}; valid DARTS-NDS ops: {', '.join(OPS)}")
+                raise SupernetError(f"unknown op {_quote(op)}; valid DARTS-NDS ops: {', '.join(OPS)}")
             if not 0 <= src < INPUTS + j // 2:
                 raise SupernetError(
                     f"node {j // 2} (state {INPUTS + j // 2}) reads state {src}; only states 0..{INPUTS + j // 2 - 1} exist before it"
@@ -95,31 +104,42 @@ def loose_ends(inputs: Sequence[int]) -> tuple[int, ...]:
 def _cell_from_key(text: str, what: str) -> DartsCell:
     body, sep, concat = text.partition("@")
     if not sep:
-        raise SupernetError(f"{what} cell {text!r} lacks '@' and its concat list, e.g. '...@2,3,4,5'")
+        raise SupernetError(f"{what} cell {_quote(text)} lacks '@' and its concat list, e.g. '...@2,3,4,5'")
     nodes = body.split("|")
     if len(nodes) != NODES:
-        raise SupernetError(f"{what} cell {text!r} has {len(nodes)} nodes separated by '|', expected {NODES}")
+        raise SupernetError(f"{what} cell {_quote(text)} has {len(nodes)} nodes separated by '|', expected {NODES}")
     ops, inputs = [], []
     for k, node in enumerate(nodes):
         tokens = node.split("+")
         if len(tokens) != 2:
-            raise SupernetError(f"node {k} {node!r} of the {what} cell must be 'op~i+op~j'")
+            raise SupernetError(f"node {k} {_quote(node)} of the {what} cell must be 'op~i+op~j'")
         for token in tokens:
             op, tilde, src = token.partition("~")
             if not tilde or not (src.isascii() and src.isdigit()):
-                raise SupernetError(f"malformed pair {token!r} in node {k} of the {what} cell; expected 'op~i'")
+                raise SupernetError(f"malformed pair {_quote(token)} in node {k} of the {what} cell; expected 'op~i'")
             ops.append(op)
             inputs.append(int(src))
+    items = concat.split(",")
+    _check_concat_length(len(items), what)
     try:
-        concat = tuple(int(c) for c in concat.split(","))
+        states = tuple(int(c) for c in items)
     except ValueError:
-        raise SupernetError(f"concat {concat!r} of the {what} cell must be comma-separated integers") from None
-    return DartsCell(tuple(ops), tuple(inputs), concat)
+        raise SupernetError(f"concat {_quote(concat)} of the {what} cell must be comma-separated integers") from None
+    return DartsCell(tuple(ops), tuple(inputs), states)
+
+
+def _check_concat_length(n: int, what: str) -> None:
+    """Before a concat list (or range) is materialised: a cell concatenates at most its NODES node states."""
+    if n > NODES:
+        raise SupernetError(f"the {what} cell's concat names {n} states; a cell has only {NODES} nodes to concatenate")
 
 
 def _cell_from_pairs(pairs: Any, concat: Any, what: str) -> DartsCell:
     """From genotype data: ``[[op, input], ...]`` and a concat list (or range)."""
     try:
+        if len(pairs) != 2 * NODES:
+            raise SupernetError(f"{what}: a DARTS cell has {NODES} nodes of 2 (op, input) pairs, got {len(pairs)} pairs")
+        _check_concat_length(len(concat), what.removesuffix(" cell"))
         ops = tuple(str(p[0]) for p in pairs)
         inputs = tuple(int(p[1]) for p in pairs)
         if any(len(p) != 2 for p in pairs):
@@ -143,7 +163,13 @@ def from_genotype(g: Any) -> DartsArch:
 def _literal(node: ast.expr) -> Any:
     """A literal, or ``range(a, b)``: DARTS' genotype files write concat that way."""
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range" and not node.keywords:
-        return range(*(int(ast.literal_eval(a)) for a in node.args))
+        bounds = [ast.literal_eval(a) for a in node.args]
+        if not 1 <= len(bounds) <= 3 or not all(isinstance(b, int) and not isinstance(b, bool) for b in bounds):
+            raise ValueError
+        if not all(0 <= b <= INPUTS + NODES for b in bounds[:2]):
+            raise SupernetError(f"concat range{tuple(bounds) if len(bounds) > 1 else f'({bounds[0]})'} is out of "
+                                f"bounds: a cell's states are 0..{INPUTS + NODES - 1}")
+        return range(*bounds)
     return ast.literal_eval(node)
 
 
@@ -154,7 +180,7 @@ def _from_repr(text: str) -> DartsArch:
         if not isinstance(call, ast.Call) or call.args:
             raise ValueError
         return from_genotype({kw.arg: _literal(kw.value) for kw in call.keywords})
-    except (SyntaxError, ValueError, TypeError):
+    except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError):
         raise SupernetError(
             "not a DARTS genotype: expected Genotype(normal=[(op, i), ...], normal_concat=[...], reduce=..., reduce_concat=...)"
         ) from None
@@ -163,17 +189,21 @@ def _from_repr(text: str) -> DartsArch:
 def parse_arch(text: str) -> DartsArch:
     """The canonical key, an NDS genotype as JSON, or a DARTS ``Genotype(...)`` repr."""
     s = text.strip()
+    if len(s) > MAX_TEXT:
+        raise SupernetError(f"DARTS arch {_quote(s)} has {len(s):,} characters; an arch is at most {MAX_TEXT:,}")
     if s.startswith("{"):
         try:
             return from_genotype(json.loads(s))
-        except json.JSONDecodeError as e:
+        except ValueError as e:  # JSONDecodeError, or an integer of more than 4,300 digits
             raise SupernetError(f"genotype JSON is malformed: {e}") from None
+        except RecursionError:
+            raise SupernetError("genotype JSON is nested too deeply to be a DARTS genotype") from None
     if s.startswith("Genotype("):
         return _from_repr(s)
     parts = dict(p.partition("=")[::2] for p in s.split(";"))
     if set(parts) != {"normal", "reduce"} or s.count(";") != 1:
         raise SupernetError(
-            f"DARTS arch {s[:60]!r} must read 'normal=<cell>;reduce=<cell>' (or be a genotype as JSON or Genotype(...))"
+            f"DARTS arch {_quote(s)} must read 'normal=<cell>;reduce=<cell>' (or be a genotype as JSON or Genotype(...))"
         )
     return DartsArch(_cell_from_key(parts["normal"], "normal"), _cell_from_key(parts["reduce"], "reduction"))
 

@@ -32,6 +32,16 @@ NUM_CELLS = graph.NUM_CELLS
 NO_OP = graph.NO_OP  # op-code padding for the interior slots a smaller cell does not have
 _OP_INDEX = {op: i for i, op in enumerate(OPS)}
 _HASH = re.compile(r"[0-9a-fA-F]{32}")
+# Bounds on input, checked before it is walked: an unpruned spec may carry vertices pruning removes, but a
+# matrix this large is not a cell; a cell's JSON with generous spacing is far below MAX_TEXT characters.
+MAX_SPEC_VERTICES = 64
+MAX_TEXT = 10_000
+
+
+def _quote(value: object) -> str:
+    """``value`` as a message quotes it: its repr, cut to 100 characters."""
+    text = repr(value)
+    return text if len(text) <= 100 else text[:97] + "..."
 
 
 @dataclass(frozen=True)
@@ -151,6 +161,9 @@ def _as_rows(matrix: Any) -> list[list[int]]:
     if not isinstance(matrix, Sequence) or isinstance(matrix, str) or len(matrix) == 0:
         raise SupernetError("matrix must be a non-empty list of rows")
     n = len(matrix)
+    if n > MAX_SPEC_VERTICES:
+        raise SupernetError(f"matrix has {n} rows; a NAS-Bench-101 spec has at most {MAX_SPEC_VERTICES} vertices "
+                            f"before pruning ({MAX_VERTICES} after)")
     rows: list[list[int]] = []
     for i, row in enumerate(matrix):
         if not isinstance(row, Sequence) or isinstance(row, str):
@@ -162,7 +175,7 @@ def _as_rows(matrix: Any) -> list[list[int]]:
             if isinstance(x, (bool, int, np.integer)) and int(x) in (0, 1):
                 clean.append(int(x))
             else:
-                raise SupernetError(f"matrix entry [{i}][{j}] is {x!r}; entries must be 0 or 1")
+                raise SupernetError(f"matrix entry [{i}][{j}] is {_quote(x)}; entries must be 0 or 1")
         rows.append(clean)
     for i in range(n):
         for j in range(i + 1):
@@ -182,11 +195,11 @@ def _check_ops(ops: Any, n: int) -> tuple[str, ...]:
         raise SupernetError("a cell needs at least an input and an output vertex")
     if ops[0] != INPUT or ops[-1] != OUTPUT:
         raise SupernetError(
-            f"ops must start with {INPUT!r} and end with {OUTPUT!r}, got {ops[0]!r} ... {ops[-1]!r}"
+            f"ops must start with {INPUT!r} and end with {OUTPUT!r}, got {_quote(ops[0])} ... {_quote(ops[-1])}"
         )
     for i, op in enumerate(ops[1:-1], start=1):
         if not isinstance(op, str) or op not in _OP_INDEX:
-            raise SupernetError(f"unknown op {op!r} at vertex {i}; valid ops: {', '.join(OPS)}")
+            raise SupernetError(f"unknown op {_quote(op)} at vertex {i}; valid ops: {', '.join(OPS)}")
     return tuple(ops)
 
 
@@ -422,22 +435,27 @@ class NB101Space:
         ``cell in space`` to test membership.
         """
         s = text.strip()
+        if len(s) > MAX_TEXT:
+            raise SupernetError(f"NAS-Bench-101 cell {_quote(s)} has {len(s):,} characters; a cell is at most "
+                                f"{MAX_TEXT:,}")
         if _HASH.fullmatch(s):
             row = self.table.find(s)
             if row is None:
                 raise SupernetError(
-                    f"unknown NAS-Bench-101 module hash {s!r}: not one of the {len(self.table)} cells"
+                    f"unknown NAS-Bench-101 module hash {_quote(s)}: not one of the {len(self.table)} cells"
                 )
             return self.table.cell(row)
         if not s.startswith("{"):
             raise SupernetError(
-                f"NAS-Bench-101 cell {s!r} is neither a 32-hex module hash nor a JSON object "
+                f"NAS-Bench-101 cell {_quote(s)} is neither a 32-hex module hash nor a JSON object "
                 '{"matrix": [[...]], "ops": [...]}'
             )
         try:
             obj = json.loads(s)
-        except json.JSONDecodeError as err:
-            raise SupernetError(f"NAS-Bench-101 cell {s!r} is not valid JSON: {err}") from None
+        except ValueError as err:  # JSONDecodeError, or an integer of more than 4,300 digits
+            raise SupernetError(f"NAS-Bench-101 cell {_quote(s)} is not valid JSON: {err}") from None
+        except RecursionError:
+            raise SupernetError(f"NAS-Bench-101 cell {_quote(s)} is nested too deeply to be a cell's JSON") from None
         if not isinstance(obj, dict) or set(obj) != {"matrix", "ops"}:
             keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
             raise SupernetError(

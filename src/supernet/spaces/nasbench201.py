@@ -15,6 +15,13 @@ EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2
 NUM_ARCHS = len(OPS) ** len(EDGES)
 _OP_INDEX = {op: i for i, op in enumerate(OPS)}
 _TOKEN = re.compile(r"([^~|+]*)~([0-9]+)")
+MAX_TEXT = 1_000  # the longest arch (six nor_conv_3x3 edges) has 93 characters; refuse more before splitting
+
+
+def _quote(value: object) -> str:
+    """``value`` as a message quotes it: its repr, cut to 100 characters."""
+    text = repr(value)
+    return text if len(text) <= 100 else text[:97] + "..."
 
 
 @dataclass(frozen=True)
@@ -26,7 +33,7 @@ class NB201Arch:
             raise SupernetError(f"a NAS-Bench-201 arch has {len(EDGES)} edges, got {len(self.ops)} ops")
         bad = [op for op in self.ops if op not in _OP_INDEX]
         if bad:
-            raise SupernetError(f"unknown op {bad[0]!r}; valid ops: {', '.join(OPS)}")
+            raise SupernetError(f"unknown op {_quote(bad[0])}; valid ops: {', '.join(OPS)}")
 
     def __str__(self) -> str:
         pairs = list(zip(self.ops, EDGES, strict=True))
@@ -42,33 +49,35 @@ class NB201Arch:
 def parse_arch(text: str) -> NB201Arch:
     """Strict, so that a typo in a config or CLI argument fails loudly instead of silently mismatching."""
     s = text.strip()
+    if len(s) > MAX_TEXT:
+        raise SupernetError(f"arch {_quote(s)} has {len(s):,} characters; a NAS-Bench-201 arch is at most {MAX_TEXT:,}")
     nodes = s.split("+")
     if len(nodes) != 3:
-        raise SupernetError(f"arch {s!r} has {len(nodes)} nodes separated by '+', expected 3 (nodes 1, 2, 3)")
+        raise SupernetError(f"arch {_quote(s)} has {len(nodes)} nodes separated by '+', expected 3 (nodes 1, 2, 3)")
     ops: list[str] = []
     for n, node in enumerate(nodes, start=1):
         if len(node) < 2 or not (node.startswith("|") and node.endswith("|")):
             raise SupernetError(
-                f"node {n} {node!r} of arch {s!r} must be wrapped in '|', e.g. '|nor_conv_3x3~0|'"
+                f"node {n} {_quote(node)} of arch {_quote(s)} must be wrapped in '|', e.g. '|nor_conv_3x3~0|'"
             )
         tokens = node[1:-1].split("|")
         if len(tokens) != n:
             raise SupernetError(
-                f"node {n} of arch {s!r} has {len(tokens)} edges, expected {n} (inputs 0..{n - 1})"
+                f"node {n} of arch {_quote(s)} has {len(tokens)} edges, expected {n} (inputs 0..{n - 1})"
             )
         for k, token in enumerate(tokens):
             m = _TOKEN.fullmatch(token)
             if m is None:
                 raise SupernetError(
-                    f"malformed edge token {token!r} in node {n} of arch {s!r}; expected 'op~k'"
+                    f"malformed edge token {_quote(token)} in node {n} of arch {_quote(s)}; expected 'op~k'"
                 )
             op, src = m.group(1), m.group(2)
             if src != str(k):
                 raise SupernetError(
-                    f"edge token {token!r} in node {n} of arch {s!r} must read from input ~{k}, not ~{src}"
+                    f"edge token {_quote(token)} in node {n} of arch {_quote(s)} must read from input ~{k}, not ~{src}"
                 )
             if op not in _OP_INDEX:
-                raise SupernetError(f"unknown op {op!r} on edge {k}->{n}; valid ops: {', '.join(OPS)}")
+                raise SupernetError(f"unknown op {_quote(op)} on edge {k}->{n}; valid ops: {', '.join(OPS)}")
             ops.append(op)
     return NB201Arch(tuple(ops))
 
