@@ -107,17 +107,17 @@ def bootstrap_metrics(
     baseline's on the same resamples (the derived rows of the catalogue). Each side keeps its own s-KdT
     construction (the baseline's forced variant), so the difference is the one the stored values show."""
     idx = resample_indices(len(truth), resamples, seed)
+    skdt = partial(sparse_kendall_tau, threshold=settings.threshold, variant=settings.skdt_variant)
+    ours = {"kdt": replicates(kendall_tau, accuracy, truth, idx), "skdt": replicates(skdt, accuracy, truth, idx)}
     out: dict[str, float] = {}
-    for name, fn in (("kdt", kendall_tau), ("skdt", partial(sparse_kendall_tau, threshold=settings.threshold,
-                                                            variant=settings.skdt_variant))):
-        out[f"{name}_lo"], out[f"{name}_hi"] = interval(replicates(fn, accuracy, truth, idx))
+    for name, values in ours.items():
+        out[f"{name}_lo"], out[f"{name}_hi"] = interval(values)
     best = best_baseline(metrics)
     if best is not None and best.name in baselines:
         theirs = best.settings(settings)
-        diff = (replicates(partial(sparse_kendall_tau, threshold=settings.threshold, variant=settings.skdt_variant),
-                           accuracy, truth, idx)
-                - replicates(partial(sparse_kendall_tau, threshold=theirs.threshold, variant=theirs.skdt_variant),
-                             np.asarray(baselines[best.name], dtype=np.float64), truth, idx))
+        diff = ours["skdt"] - replicates(partial(sparse_kendall_tau, threshold=theirs.threshold,
+                                                 variant=theirs.skdt_variant),
+                                         np.asarray(baselines[best.name], dtype=np.float64), truth, idx)
         lo, hi = interval(diff)
         out.update(vs_best_diff=metrics[HEADLINE] - metrics[best.prefix + HEADLINE], vs_best_lo=lo, vs_best_hi=hi,
                    vs_best_verdict=VERDICT_CODE[verdict(lo, hi)])
