@@ -22,11 +22,16 @@ from supernet.groundtruth.shipped import is_shipped
 from supernet.registry import get_space, space_names
 
 # Evaluation keys that define a run (its pool and when it is evaluated); all others may change
-# when a checkpoint is re-evaluated, and do not enter the run id, except evaluation.bn=running (see run_id).
+# when a checkpoint is re-evaluated, and do not enter the run id, except the EVAL_LEVEL_KEYS (see run_id).
 RUN_IDENTITY_EVAL_KEYS = ("every", "pool_size", "per_subspace")
+# Evaluation keys that are levels of a factor: a non-default value enters the run id (the default stays out,
+# so older ids hold); bn_batches only with bn=recalibrate, the one mode it acts in.
+EVAL_LEVEL_KEYS = ("bn", "bn_batches", "score", "ensemble")
 # Keys added after runs were stored, as (section, key); left out of the run id at their defaults, so those
 # runs keep their ids and resume.
-ADDED_KEYS = (("supernet", "path_dropout"), ("supernet", "global_dropout"), ("space", "subsample"))
+ADDED_KEYS = (("supernet", "path_dropout"), ("supernet", "global_dropout"), ("space", "subsample"),
+              ("protocol", "landmarks"), ("protocol", "landmark_coef"), ("protocol", "landmark_warmup"),
+              ("protocol", "landmark_every"), ("protocol", "landmark_margin"))
 # Marks a key only some spaces support: it must stay at its default unless the space's plug-in lists it
 # in ``options`` (see supernet.registry).
 SPACE_OPTION = {"space_option": True}
@@ -110,21 +115,41 @@ class ProtocolConfig(_Strict):
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
     weight_decay: float = Field(5e-4, ge=0, description="L2 weight decay")
     grad_clip: float = Field(5.0, gt=0, description="gradient-norm clipping")
-    sampler: Literal["uniform", "encoding", "fairnas"] = Field(
+    sampler: Literal["uniform", "encoding", "fairnas", "unique"] = Field(
         "uniform",
-        description="uniform over architectures, over encodings (Random-NAS), or FairNAS (|ops| paths per step)",
+        description="uniform over architectures, over encodings (Random-NAS), FairNAS (|ops| paths per step), or "
+        "unique: uniform over isomorphism classes (Ning et al. 2021; NB201's 6,466)",
     )
     validate_every_epoch: bool = Field(
         True, description="per-epoch accuracy on the held-out train part, one random arch per batch"
     )
+    landmarks: int = Field(
+        0, ge=0, le=10_000, description="landmark regularisation (Yu et al. 2021): architectures with known ground "
+        "truth, outside the pool, whose pairwise order the super-net's losses must follow (0: off; uses benchmark "
+        "labels: the run is supervised)",
+    )
+    landmark_coef: float = Field(10.0, ge=0, description="full coefficient of the landmark ranking loss")
+    landmark_warmup: int = Field(5, ge=0, description="epochs before the landmark loss starts (then a rising cosine)")
+    landmark_every: int = Field(1, ge=1, description="a landmark pair every N steps (each costs two more passes)")
+    landmark_margin: float = Field(0.0, ge=0, description="hinge margin: the better landmark's loss must be this "
+                                   "much below the worse one's")
 
 
 class EvaluationConfig(_Strict):
     every: int = Field(30, ge=0, description="evaluate the pool every E epochs (0: only at the end)")
     pool_size: int = Field(200, ge=2, description="architectures drawn without replacement from the seed")
-    bn: Literal["batch", "running"] = Field(
-        "batch", description="batch: batch statistics at evaluation (the paper's fix); running: tracked"
+    bn: Literal["batch", "running", "recalibrate"] = Field(
+        "batch", description="batch: batch statistics at evaluation (the paper's fix); running: tracked; "
+        "recalibrate: per architecture, statistics of evaluation.bn_batches training batches (SPOS)"
     )
+    bn_batches: int = Field(8, ge=1, le=10_000, description="bn=recalibrate: fixed training batches (of the "
+                            "evaluation batch size) whose statistics each architecture is evaluated with")
+    score: Literal["accuracy", "loss"] = Field(
+        "accuracy", description="rank by super-net accuracy, or by its mean cross-entropy (lower is better; "
+        "Ning et al. 2021)"
+    )
+    ensemble: int = Field(1, ge=1, le=100, description="score = mean over the last K epochs' weights (temporal "
+                          "ensemble); training keeps that many snapshots")
     batch_size: int | None = Field(None, ge=1, description="default: the training batch size")
     split: Literal["test", "valid"] = Field("test", description="test set, or the held-out part of train")
     max_images: int | None = Field(None, ge=1, description="evaluate on a fixed random subset of N images")
@@ -217,6 +242,13 @@ class Config(_Strict):
             raise ValueError("evaluation.bn=running needs supernet.bn_track_stats=true (no running statistics otherwise)")
         if p.lr_min > p.lr:
             raise ValueError(f"protocol.lr_min={p.lr_min} exceeds protocol.lr={p.lr}")
+        if p.landmarks == 1:
+            raise ValueError("protocol.landmarks=1: a ranking loss needs pairs; use 0 (off) or at least 2")
+        if p.landmarks and p.landmark_warmup >= p.epochs:
+            raise ValueError(f"protocol.landmark_warmup={p.landmark_warmup} leaves no epoch of the {p.epochs} for the "
+                             "landmark loss; lower it")
+        if ev.ensemble > p.epochs:
+            raise ValueError(f"evaluation.ensemble={ev.ensemble} exceeds the {p.epochs} epochs (one snapshot each)")
         plugin = get_space(self.space.name)
         for key, default in SPACE_OPTIONS.items():
             value = self.value(key)
@@ -249,10 +281,14 @@ class Config(_Strict):
         """Deterministic id: re-running the same experiment finds (and resumes) the same run."""
         ident = self.model_dump(exclude={"device", "out_dir", "resume", "progress"})
         ident["evaluation"] = {k: ident["evaluation"][k] for k in RUN_IDENTITY_EVAL_KEYS}
-        if self.evaluation.bn != "batch":
-            # The BN mode of the headline evaluations is a level of the bn factor: that level must not share
-            # the run (and its metrics) of a recipe that differs in nothing else. Default left out: ids stay.
-            ident["evaluation"]["bn"] = self.evaluation.bn
+        for key in EVAL_LEVEL_KEYS:
+            # How the headline evaluations score (BN mode, score, ensemble) is a level of a factor: that level
+            # must not share the run (and its metrics) of a recipe that differs in nothing else. Defaults left
+            # out: ids stay.
+            if key == "bn_batches" and self.evaluation.bn != "recalibrate":
+                continue
+            if getattr(self.evaluation, key) != EvaluationConfig.model_fields[key].default:
+                ident["evaluation"][key] = getattr(self.evaluation, key)
         if "supernet.op_placement" in get_space(self.space.name).options:
             ident["supernet"]["op_placement"] = self.placement()
         ident["data"].pop("cache_dir")

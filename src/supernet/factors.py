@@ -15,7 +15,7 @@ from supernet.config import SPACE_OPTIONS, parse_override
 from supernet.errors import SupernetError
 from supernet.registry import get_space, space_names
 
-Group = Literal["f_ws implementation", "f_ws low fidelity", "P_ws hyper-parameters", "P_ws sampling"]
+Group = Literal["f_ws implementation", "f_ws low fidelity", "P_ws hyper-parameters", "P_ws sampling", "beyond the paper"]
 
 
 @dataclass(frozen=True)
@@ -65,11 +65,13 @@ def levels(key: str, values: tuple[object, ...]) -> tuple[Level, ...]:
 
 
 def bn_levels(affine: str) -> tuple[Level, ...]:
-    """The bn factor's levels; the third flips the recipe's affine choice, so it depends on the space."""
+    """The bn factor's levels; the third flips the recipe's affine choice, so it depends on the space. The
+    fourth, per-architecture recalibration (SPOS), is the post-paper practice that completes the set."""
     return (Level("batch statistics", ("supernet.bn_track_stats=false", "evaluation.bn=batch")),
             Level("tracked running statistics", ("supernet.bn_track_stats=true", "evaluation.bn=running")),
             Level(f"batch statistics, {'no ' if affine == 'false' else ''}affine",
-                  ("supernet.bn_track_stats=false", "evaluation.bn=batch", f"supernet.bn_affine={affine}")))
+                  ("supernet.bn_track_stats=false", "evaluation.bn=batch", f"supernet.bn_affine={affine}")),
+            Level("recalibrated per architecture", ("supernet.bn_track_stats=false", "evaluation.bn=recalibrate")))
 
 
 FACTORS: tuple[Factor, ...] = (
@@ -121,6 +123,18 @@ FACTORS: tuple[Factor, ...] = (
             Level("FairNAS", ("protocol.sampler=fairnas",))),
            "SPEC 6.4: the paper's Random-NAS baseline is uniform over architectures; Li & Talwalkar's "
            "encoding-uniform sampler is the other variant (SPEC's unverified guess for Random-A)"),
+    # After the paper: methods shown since to make super-nets rank better (issue 14)
+    Factor("unique_sampling", "Non-isomorphic sampling", "beyond the paper", ("protocol.sampler",),
+           (Level("uniform over architectures", ("protocol.sampler=uniform",)),
+            Level("uniform over isomorphism classes", ("protocol.sampler=unique",))),
+           "Ning et al., NeurIPS 2021 (de-isomorphic sampling); NB101 cells are unique already"),
+    Factor("score", "Loss as the score", "beyond the paper", ("evaluation.score",),
+           levels("evaluation.score", ("accuracy", "loss")), "Ning et al., NeurIPS 2021"),
+    Factor("ensemble", "Temporal ensemble", "beyond the paper", ("evaluation.ensemble",),
+           levels("evaluation.ensemble", (1, 3, 5)), "Ning et al., NeurIPS 2021 (mean score of the last K epochs)"),
+    Factor("landmarks", "Landmark regularisation (supervised)", "beyond the paper", ("protocol.landmarks",),
+           levels("protocol.landmarks", (0, 50)),
+           "Yu et al., CVPR 2021 (50 landmarks, coefficient 10, cosine after 5 warm-up epochs: the issue's defaults)"),
 )
 
 BY_NAME = {f.name: f for f in FACTORS}

@@ -37,3 +37,11 @@ def pool_groups(kit: SpaceKit, cfg: Config) -> list[tuple[str, list[str]]]:
     if not groups:
         raise SupernetError(f"evaluation.per_subspace: no sub-space has {MIN_GROUP} architectures with ground truth")
     return groups
+
+
+def draw_landmarks(kit: SpaceKit, cfg: Config, pool: list[str]) -> list[str]:
+    """``protocol.landmarks`` architectures with ground truth, from their own stream and never from the
+    evaluation pool: a landmark's ranking is taught, so scoring it would flatter the super-net."""
+    taken = set(pool)
+    candidates = [k for k in kit.candidates(cfg.space.subspace) if k not in taken]
+    return draw_pool(candidates, cfg.protocol.landmarks, cfg.seed, streams.LANDMARKS, what="protocol.landmarks")

@@ -7,6 +7,7 @@ checkpoint first, so it never holds an epoch twice.
 
 from __future__ import annotations
 
+import copy
 import shutil
 import time
 from dataclasses import asdict
@@ -22,23 +23,29 @@ from supernet.data.setup import RunData, load_data, proxy_cache_file
 from supernet.errors import SupernetError
 from supernet.evaluate.catalogue import MetricSettings, baseline_scores, subspace_mean_names
 from supernet.evaluate.evaluator import (
+    Batches,
     PoolEvaluation,
     bootstrap_metrics,
     compute_metrics,
-    supernet_accuracies,
+    ranking_score,
+    supernet_scores,
 )
 from supernet.nn.norm import set_bn_mode
-from supernet.pools import draw_pool, pool_groups
+from supernet.pools import draw_landmarks, draw_pool, pool_groups
 from supernet.proxies.pool import finite_scores, score_pool
 from supernet.registry import build_kit
 from supernet.runtime import Runtime
 from supernet.store import ResultStore
 from supernet.train.checkpoint import load_checkpoint, save_checkpoint
+from supernet.train.landmarks import LandmarkSchedule, Landmarks
 from supernet.train.sampler import Sampler, fixed_sampler, make_sampler
 from supernet.train.trainer import Trainer, reseed
 
 CHECKPOINT = "checkpoint.pt"
 TRAIN_ARCHS = "train_archs.txt"  # the keys of space.subsample, one per line
+LANDMARKS = "landmarks.txt"  # protocol.landmarks: key and ground truth, worst first
+SNAPSHOTS = "snapshots"  # evaluation.ensemble: the model weights of the last epochs, epoch-NNNN.pt
+SUPERNET_LOSS = "supernet_loss"  # the arch_scores scorer holding the super-net's mean cross-entropy
 
 
 class Run:
@@ -65,36 +72,73 @@ class Run:
         if stored and stored != self.groups:
             self.set_pool(stored)
 
-    def evaluate(self, model: torch.nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]], epoch: int,
-                 rt: Runtime, kind: str = "train", proxy_batch: tuple[torch.Tensor, torch.Tensor] | None = None
+    def evaluate(self, model: torch.nn.Module, batches: Batches, epoch: int, rt: Runtime, kind: str = "train",
+                 proxy_batch: tuple[torch.Tensor, torch.Tensor] | None = None, calibration: Batches | None = None
                  ) -> PoolEvaluation:
-        """``proxy_batch``: the proxies' images (``data.setup.proxy_batch``); None leaves the panel out."""
+        """``proxy_batch``: the proxies' images (``data.setup.proxy_batch``); None leaves the panel out.
+        ``calibration``: the training batches of ``evaluation.bn=recalibrate``."""
         ev, kit = self.cfg.evaluation, self.kit
-        reseed(model, self.cfg.seed, streams.EVAL, epoch)
+        members = self.ensemble(model, epoch, rt)
         start = time.perf_counter()
-        bar = tqdm(total=len(self.archs), desc=f"evaluate ({ev.bn} BN)", unit="arch", leave=False,
+        bar = tqdm(total=len(self.archs) * len(members), desc=f"evaluate ({ev.bn} BN)", unit="arch", leave=False,
                    disable=not self.cfg.progress)
+        acc, loss = np.zeros(len(self.archs)), np.zeros(len(self.archs))
         with bar:
-            acc = supernet_accuracies(model, self.archs, batches, ev.bn, on_arch=lambda: bar.update(), runtime=rt)
+            for member in members:  # a temporal ensemble averages the scores of the last epochs' weights
+                reseed(member, self.cfg.seed, streams.EVAL, epoch)
+                a, lo = supernet_scores(member, self.archs, batches, ev.bn, on_arch=lambda: bar.update(), runtime=rt,
+                                        calibration=calibration)
+                acc, loss = acc + a / len(members), loss + lo / len(members)
         seconds = time.perf_counter() - start
+        score = ranking_score(acc, loss, ev.score)
         settings = MetricSettings.from_config(ev)
         proxies = self.proxy_scores(proxy_batch, rt)
         baselines = {**baseline_scores({"params": self.params}), **proxies}
-        truth, ranks, metrics = compute_metrics(acc, self.pool, kit.gt, dataset=kit.gt_dataset, split=kit.gt_split,
+        truth, ranks, metrics = compute_metrics(score, self.pool, kit.gt, dataset=kit.gt_dataset, split=kit.gt_split,
                                                 settings=settings, baselines=baselines)
         if len(self.groups) > 1 or self.groups[0][0]:
-            metrics.update(self._per_group(acc, settings, baselines))
+            metrics.update(self._per_group(score, settings, baselines))
             self._headline_from_groups(metrics, [p for p, _ in self.groups])
         elif ev.bootstrap:  # one pool: intervals and the verdict against the best baseline
-            metrics.update(bootstrap_metrics(acc, truth, metrics, settings, baselines, ev.bootstrap))
-        result = PoolEvaluation(self.pool, acc, truth, ranks, self.params, metrics, seconds)
+            metrics.update(bootstrap_metrics(score, truth, metrics, settings, baselines, ev.bootstrap))
+        result = PoolEvaluation(self.pool, acc, truth, ranks, self.params, metrics, seconds, score=score)
         self.store.add_evaluation(
             self.id, epoch=epoch, bn=ev.bn, split=ev.split, n_images=sum(y.numel() for _, y in batches),
             batch_size=int(batches[0][1].numel()), settings={**ev.model_dump(), "precision": self.cfg.runtime.precision},
             seconds=seconds,
-            archs=result.rows(), metrics=metrics, kind=kind, scores=proxies,
+            archs=result.rows(), metrics=metrics, kind=kind, scores={**proxies, SUPERNET_LOSS: loss},
         )
         return result
+
+    def ensemble(self, model: torch.nn.Module, epoch: int, rt: Runtime) -> list[torch.nn.Module]:
+        """``model`` and, for ``evaluation.ensemble=K``, copies of it holding the weights of the K-1 epochs
+        before ``epoch`` (snapshots kept by training)."""
+        k = self.cfg.evaluation.ensemble
+        earlier = [self.dir / SNAPSHOTS / f"epoch-{e:04d}.pt" for e in range(epoch - k + 1, epoch)]
+        missing = [p.name for p in earlier if not p.exists()]
+        if missing:
+            kept = sorted(p.name for p in (self.dir / SNAPSHOTS).glob("epoch-*.pt"))
+            raise SupernetError(f"evaluation.ensemble={k} at epoch {epoch} needs the weights of epochs "
+                                f"{epoch - k + 1}-{epoch - 1}; the run kept {', '.join(kept) or 'none'} (train with "
+                                f"evaluation.ensemble={k} to keep them)")
+        members = [model]
+        for path in earlier:
+            member = copy.deepcopy(model)
+            member.load_state_dict(load_checkpoint(path, rt.device))
+            members.append(member)
+        return members
+
+    def keep_snapshot(self, model: torch.nn.Module, epoch: int) -> None:
+        """The weights after ``epoch`` for a temporal ensemble; only the last ``evaluation.ensemble`` stay."""
+        k = self.cfg.evaluation.ensemble
+        if k <= 1:
+            return
+        folder = self.dir / SNAPSHOTS
+        folder.mkdir(exist_ok=True)
+        save_checkpoint(folder / f"epoch-{epoch:04d}.pt", model.state_dict())
+        for old in folder.glob("epoch-*.pt"):
+            if int(old.stem.split("-")[1]) <= epoch - k:
+                old.unlink()
 
     def proxy_scores(self, batch: tuple[torch.Tensor, torch.Tensor] | None, rt: Runtime) -> dict[str, np.ndarray]:
         """The zero-cost proxies of the pool's stand-alone networks (cached on disk per architecture)."""
@@ -111,7 +155,7 @@ class Run:
                              proxy_cache_file(self.cfg), on_arch=bar.update)
         return {n: finite_scores(v) for n, v in raw.items()}  # rankable: undefined scores rank last
 
-    def _per_group(self, acc: np.ndarray, settings, baselines: dict) -> dict[str, float]:  # noqa: ANN001 - MetricSettings, kept lazy
+    def _per_group(self, score: np.ndarray, settings, baselines: dict) -> dict[str, float]:  # noqa: ANN001 - MetricSettings, kept lazy
         """Baseline-v2: rankings inside each sub-space; the headline ranking metrics are their mean."""
         out: dict[str, float] = {}
         start = 0
@@ -119,7 +163,7 @@ class Run:
             sl = slice(start, start + len(keys))
             start += len(keys)
             small = settings.replace(top_k=min(settings.top_k, len(keys)))
-            _, _, sub = compute_metrics(acc[sl], keys, self.kit.gt, dataset=self.kit.gt_dataset, split=self.kit.gt_split,
+            _, _, sub = compute_metrics(score[sl], keys, self.kit.gt, dataset=self.kit.gt_dataset, split=self.kit.gt_split,
                                         settings=small, baselines={name: s[sl] for name, s in baselines.items()})
             out.update({prefix + k: v for k, v in sub.items()})
         return out
@@ -145,6 +189,16 @@ class Run:
             return path.read_text().splitlines()
         return draw_pool(self.kit.candidates(self.cfg.space.subspace), n, self.cfg.seed, streams.SUBSAMPLE,
                          what="space.subsample")
+
+    def landmarks(self) -> Landmarks | None:
+        """The landmark set of ``protocol.landmarks`` (None: off), drawn outside the run's pool."""
+        p, kit = self.cfg.protocol, self.kit
+        if not p.landmarks:
+            return None
+        keys = draw_landmarks(kit, self.cfg, self.pool)
+        truth = kit.gt.accuracy(keys, split=kit.gt_split, dataset=kit.gt_dataset)
+        schedule = LandmarkSchedule(p.landmark_coef, p.landmark_warmup, p.epochs, p.landmark_every, p.landmark_margin)
+        return Landmarks(keys, [kit.arch_of(k) for k in keys], truth, schedule)
 
     def train_sampler(self, keys: list[str] | None) -> Sampler:
         if keys is None:
@@ -183,6 +237,10 @@ class Run:
                 self.use_stored_pool()
             store.rewind(self.id, start_epoch)
             store.set_pool(self.id, self.groups)
+            trainer.landmarks = self.landmarks()
+            if trainer.landmarks is not None:
+                (self.dir / LANDMARKS).write_text("".join(f"{k}\t{t:.4f}\n" for k, t in
+                                                          zip(trainer.landmarks.keys, trainer.landmarks.truth, strict=True)))
             self._loop(trainer, data, start_epoch)
             store.set_status(self.id, "completed")
         except KeyboardInterrupt:
@@ -202,7 +260,7 @@ class Run:
         with bar:
             for epoch in range(start_epoch, epochs):
                 bar.set_description(f"epoch {epoch + 1}/{epochs}")
-                stats = trainer.train_epoch(epoch, data.train.epoch(epoch), on_step=lambda: bar.update())
+                stats = trainer.train_epoch(epoch, data.train.epoch(epoch), on_step=lambda: bar.update(), steps=steps)
                 if data.valid is not None:
                     set_bn_mode(trainer.model, cfg.evaluation.bn)
                     stats.valid_loss, stats.valid_acc = trainer.validate(epoch, data.valid.epoch(0))
@@ -210,8 +268,10 @@ class Run:
                                 img_s=f"{stats.images_per_s:.0f}")
                 self.store.add_epoch(self.id, epoch, asdict(stats))
                 done = epoch + 1
+                self.keep_snapshot(trainer.model, done)
                 if done == epochs or (every and done % every == 0):
-                    m = self.evaluate(trainer.model, data.eval_batches, done, trainer.runtime, proxy_batch=data.proxy).metrics
+                    m = self.evaluate(trainer.model, data.eval_batches, done, trainer.runtime, proxy_batch=data.proxy,
+                                      calibration=data.calibration).metrics
                     from supernet.evaluate.catalogue import summary
 
                     bar.write(f"epoch {done}: {summary(m)}")

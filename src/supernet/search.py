@@ -24,11 +24,11 @@ from supernet.trained import evaluate_run
 @dataclass
 class SearchResult:
     evaluation: PoolEvaluation
-    order: np.ndarray  # sample positions, best super-net accuracy first
+    order: np.ndarray  # sample positions, best super-net score (evaluation.score) first
     top_k: int  # how many of the best make the searched model's reported accuracy
 
     def best(self, k: int) -> list[tuple[str, float, float]]:
-        """(architecture, super-net accuracy, ground truth) of the k best by super-net accuracy."""
+        """(architecture, super-net accuracy, ground truth) of the k best by the super-net's score."""
         ev = self.evaluation
         return [(ev.archs[i], float(ev.accuracy[i]), float(ev.ground_truth[i])) for i in self.order[:k]]
 
@@ -47,5 +47,5 @@ def search_run(
         raise SupernetError(f"--samples {samples} exceeds the {len(candidates)} architectures with ground truth")
     pool = draw_pool(candidates, samples, cfg.seed if seed is None else seed, streams.SEARCH)
     ev = evaluate_run(store, row.id, list(overrides or []), pool=pool, kind="search")
-    # Stable order: ties in super-net accuracy keep sample order, so the result is reproducible.
-    return SearchResult(ev, np.argsort(-ev.accuracy, kind="stable"), top_k)
+    # Stable order: ties in the super-net's score (evaluation.score) keep sample order, so the result is reproducible.
+    return SearchResult(ev, np.argsort(-np.asarray(ev.score), kind="stable"), top_k)

@@ -62,7 +62,7 @@ RUN_STATES = ("running", "completed", "failed", "interrupted")
 EXPORTED = ("runs", "epochs", "pool", "evaluations", "arch_results", "metrics", "arch_scores")  # one run's rows
 # Columns added after the first schema: (table, column, definition), added to older stores on open.
 ADDED_COLUMNS = (("pool", "grp", "TEXT NOT NULL DEFAULT ''"), ("evaluations", "kind", "TEXT NOT NULL DEFAULT 'train'"),
-                 ("sweep_runs", "baseline", "INTEGER NOT NULL DEFAULT 0"))
+                 ("sweep_runs", "baseline", "INTEGER NOT NULL DEFAULT 0"), ("epochs", "rank_loss", "REAL"))
 
 
 @dataclass(frozen=True)
@@ -163,10 +163,10 @@ class ResultStore:
         return list(groups.items())
 
     def add_epoch(self, run_id: str, epoch: int, stats: dict[str, float | None]) -> None:
-        cols = ("lr", "train_loss", "train_acc", "valid_loss", "valid_acc", "seconds", "images_per_s")
+        cols = ("lr", "train_loss", "train_acc", "valid_loss", "valid_acc", "seconds", "images_per_s", "rank_loss")
         with self._tx() as db:
             db.execute(
-                f"INSERT OR REPLACE INTO epochs VALUES (?, ?, {', '.join('?' * len(cols))})",
+                f"INSERT OR REPLACE INTO epochs (run_id, epoch, {', '.join(cols)}) VALUES (?, ?, {', '.join('?' * len(cols))})",
                 (run_id, epoch, *(stats.get(c) for c in cols)),
             )
             db.execute("UPDATE runs SET epochs_done=?, updated=? WHERE id=?", (epoch + 1, time.time(), run_id))

@@ -20,11 +20,14 @@ VALID = 2  # the same for the per-epoch validation
 POOL = 3  # every draw of architectures from a ground-truth table
 EVAL = 4  # super-net generator at evaluation
 PROXY = 5  # default_rng([evaluation.proxy_seed, PROXY]): the proxies' batch of training images
+LANDMARK = 6  # per-epoch landmark pairs in training (apart from TRAIN, so the sampled paths do not move)
+RECALIBRATE = 7  # default_rng([seed, RECALIBRATE]): the training images of bn=recalibrate
 
 EVAL_POOL = 0
 SUBSAMPLE = 100
 SEARCH = 1000
 LANDSCAPE = 101  # default_rng([seed, LANDSCAPE]): the landscape's directions and architectures
+LANDMARKS = 102  # the landmark architectures of protocol.landmarks (a draw_pool stream, outside the pool)
 
 FIXED_ORDER_SEED = 0  # orders evaluation images identically for every run and seed
 

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from supernet import streams
 from supernet.config import evaluation_config
 from supernet.data.loader import split_indices
-from supernet.data.setup import eval_batches, fixed_batches, load_dataset, proxy_batch
+from supernet.data.setup import calibration_batches, eval_batches, fixed_batches, load_dataset, proxy_batch
 from supernet.errors import SupernetError
 from supernet.evaluate.evaluator import PoolEvaluation
 from supernet.evaluate.landscape import Landscape, loss_landscape
@@ -36,7 +36,7 @@ def evaluate_run(
         run.set_pool([("", pool)])
     ds = load_dataset(run.cfg)
     return run.evaluate(model, eval_batches(run.cfg, ds, rt), epoch, rt, kind=kind,
-                        proxy_batch=proxy_batch(run.cfg, ds, rt))
+                        proxy_batch=proxy_batch(run.cfg, ds, rt), calibration=calibration_batches(run.cfg, ds, rt))
 
 
 def load_trained(store: ResultStore, run_id: str, overrides: list[str]) -> tuple[Run, Runtime, torch.nn.Module, int]:

@@ -23,6 +23,7 @@ class RunData:
     valid: DeviceLoader | None
     eval_batches: list[tuple[torch.Tensor, torch.Tensor]]
     proxy: tuple[torch.Tensor, torch.Tensor] | None = None  # the proxies' batch; None: no proxies
+    calibration: list[tuple[torch.Tensor, torch.Tensor]] | None = None  # bn=recalibrate's batches; None: other bn
 
 
 def load_dataset(cfg: Config) -> ImageDataset:
@@ -71,6 +72,17 @@ def fixed_batches(x: np.ndarray, y: np.ndarray, limit: int | None, batch_size: i
     return list(loader.epoch(0))
 
 
+def calibration_batches(cfg: Config, ds: ImageDataset, rt: Runtime) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+    """``evaluation.bn=recalibrate``: ``bn_batches`` fixed batches of the super-net's own training images
+    (not augmented, in the evaluation batch size), the same for every architecture. None for other BN modes."""
+    ev = cfg.evaluation
+    if ev.bn != "recalibrate":
+        return None
+    tr, _ = split_indices(len(ds.train_y), cfg.data.train_portion, cfg.seed)
+    bs = ev.batch_size or cfg.protocol.batch_size
+    return fixed_batches(ds.train_x[tr], ds.train_y[tr], ev.bn_batches * bs, bs, cfg, rt)
+
+
 def proxy_batch(cfg: Config, ds: ImageDataset, rt: Runtime) -> tuple[torch.Tensor, torch.Tensor] | None:
     """The proxies' one fixed batch: ``evaluation.proxy_batch_size`` training images drawn from the whole
     training set by ``evaluation.proxy_seed`` (not the run seed or split, so every run of a dataset shares
@@ -104,4 +116,4 @@ def load_data(cfg: Config, rt: Runtime) -> RunData:
     if len(va) and cfg.protocol.validate_every_epoch:
         vx, vy = _mixed(ds.train_x[va], ds.train_y[va])
         valid = DeviceLoader(vx, vy, bs, augment=False, shuffle=False, drop_last=False, **loader_kw)
-    return RunData(train, valid, eval_batches(cfg, ds, rt), proxy_batch(cfg, ds, rt))
+    return RunData(train, valid, eval_batches(cfg, ds, rt), proxy_batch(cfg, ds, rt), calibration_batches(cfg, ds, rt))

@@ -12,25 +12,32 @@ from functools import partial
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from supernet.evaluate.bootstrap import VERDICT_CODE, interval, replicates, resample_indices, verdict
 from supernet.evaluate.catalogue import HEADLINE, MetricSettings, baseline, best_baseline, measure
 from supernet.evaluate.measures import kendall_tau, sparse_kendall_tau
+from supernet.errors import SupernetError
 from supernet.groundtruth.table import GroundTruth
-from supernet.nn.norm import BNMode, set_bn_mode
+from supernet.nn.norm import BNMode, recalibrate, set_bn_mode
 from supernet.runtime import CPU, Runtime
 
 
 @dataclass
 class PoolEvaluation:
     archs: list[str]
-    accuracy: np.ndarray  # super-net accuracy, percent
+    accuracy: np.ndarray  # super-net accuracy, percent (the mean over the ensemble's weights)
     ground_truth: np.ndarray
     ranks: np.ndarray
     params: np.ndarray
     metrics: dict[str, float]
     seconds: float
+    score: np.ndarray | None = None  # what the metrics ranked by (evaluation.score); None: accuracy
+
+    def __post_init__(self) -> None:
+        if self.score is None:
+            self.score = self.accuracy
 
     def rows(self) -> list[tuple[str, float, float, int, int]]:
         return [
@@ -39,30 +46,63 @@ class PoolEvaluation:
         ]
 
 
+Batches = Sequence[tuple[torch.Tensor, torch.Tensor]]
+
+
 @torch.inference_mode()
-def supernet_accuracies(
+def supernet_scores(
     model: nn.Module,
     archs: Sequence[object],
-    batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    batches: Batches,
     bn: BNMode,
     on_arch: Callable[[], None] | None = None,
     runtime: Runtime = CPU,
-) -> np.ndarray:
-    """Top-1 accuracy (percent) of each architecture on the same fixed batches."""
+    calibration: Batches | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-1 accuracy (percent) and mean cross-entropy of each architecture on the same fixed batches.
+
+    ``bn="recalibrate"``: before its evaluation each architecture's BN statistics are re-estimated on
+    ``calibration`` (fixed training batches), as SPOS does: the shared statistics of a super-net belong to
+    no single path.
+    """
     model.eval()
     set_bn_mode(model, bn)
+    if bn == "recalibrate" and not calibration:
+        raise SupernetError("evaluation.bn=recalibrate needs calibration batches (evaluation.bn_batches)")
     n = sum(y.numel() for _, y in batches)
-    correct = []
+    correct, losses = [], []
     for arch in archs:
+        if bn == "recalibrate":
+            recalibrate(model, arch, calibration, runtime)
         hits = torch.zeros((), dtype=torch.long, device=batches[0][1].device)
+        loss = torch.zeros((), dtype=torch.float64, device=batches[0][1].device)
         for x, y in batches:
             with runtime.autocast():
                 logits = model(x, arch)
             hits += (logits.argmax(1) == y).sum()
+            loss += F.cross_entropy(logits.float(), y, reduction="sum").double()
         correct.append(hits)
+        losses.append(loss)
         if on_arch is not None:
             on_arch()
-    return 100.0 * torch.stack(correct).cpu().numpy().astype(np.float64) / n
+    accuracy = 100.0 * torch.stack(correct).cpu().numpy().astype(np.float64) / n
+    return accuracy, torch.stack(losses).cpu().numpy() / n
+
+
+def supernet_accuracies(model: nn.Module, archs: Sequence[object], batches: Batches, bn: BNMode,
+                        on_arch: Callable[[], None] | None = None, runtime: Runtime = CPU) -> np.ndarray:
+    """Top-1 accuracy (percent) of each architecture on the same fixed batches."""
+    return supernet_scores(model, archs, batches, bn, on_arch, runtime)[0]
+
+
+def ranking_score(accuracy: np.ndarray, loss: np.ndarray, score: str) -> np.ndarray:
+    """What ``evaluation.score`` ranks by, higher = better: accuracy, or the negated mean loss (a
+    continuous score: on a small evaluation set many architectures tie in accuracy, never in loss)."""
+    if score == "accuracy":
+        return accuracy
+    if score == "loss":
+        return -loss
+    raise ValueError(f"unknown evaluation.score {score!r}")
 
 
 def compute_metrics(

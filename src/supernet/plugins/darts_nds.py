@@ -100,7 +100,9 @@ PLUGIN = register(SpacePlugin(
     describe=describe,
     options=frozenset({"supernet.op_placement", "supernet.wsbn", "supernet.ofa_kernel"}),
     refused={"protocol.sampler": {"encoding": "its super-nets train on the benchmarked architectures (SPEC 6.4); "
-                                              "use uniform or fairnas"}},
+                                              "use uniform or fairnas",
+                                  "unique": "it has no isomorphism classes here: its super-nets train on the "
+                                            "benchmarked architectures (SPEC 6.4); use uniform or fairnas"}},
     validate=validate,
     convert=convert,
     convert_source="DARTS.json of the NDS release (refused if its networks' parameter counts differ from ours)",

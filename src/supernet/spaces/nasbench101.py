@@ -477,6 +477,10 @@ class NB101Space:
             raise SupernetError(f"cannot sample from {self.describe()}: it has no cells")
         return self.from_index(int(rng.integers(n)))
 
+    def sample_unique(self, rng: np.random.Generator) -> NB101Cell:
+        """The enumeration holds one cell per isomorphism class already: the same as :meth:`sample`."""
+        return self.sample(rng)
+
     def op_slots(self, arch: NB101Cell) -> int:
         """Positions that carry a choice of op: the interior vertices."""
         return arch.num_vertices - 2

@@ -155,6 +155,24 @@ class NB201Space:
     def sample_encoding(self, rng: np.random.Generator) -> NB201Arch:
         return NB201Arch(tuple(OPS[int(d)] for d in rng.integers(len(OPS), size=len(EDGES))))
 
+    def sample_unique(self, rng: np.random.Generator) -> NB201Arch:
+        """Uniform over the 6,466 isomorphism classes (``unique_key``), then uniform among the class's
+        encodings: each computed function is trained equally often, and within a class every encoding's
+        ops still get trained (the pool may hold any of them)."""
+        classes = self.isomorphism_classes()
+        members = classes[int(rng.integers(len(classes)))]
+        return self.from_index(members[int(rng.integers(len(members)))])
+
+    def isomorphism_classes(self) -> list[list[int]]:
+        """Enumeration indices grouped by ``unique_key``, classes in order of their first member (computed once)."""
+        cached = getattr(self, "_classes", None)
+        if cached is None:
+            groups: dict[str, list[int]] = {}
+            for i in range(NUM_ARCHS):
+                groups.setdefault(unique_key(self.from_index(i)), []).append(i)
+            cached = self._classes = list(groups.values())
+        return cached
+
     def op_slots(self, arch: NB201Arch) -> int:
         """Positions that carry a choice of op: the six edges."""
         return len(EDGES)

@@ -15,18 +15,24 @@ import numpy as np
 from supernet.spaces.base import SearchSpace
 
 Sampler = Callable[[np.random.Generator], list[Any]]
-SAMPLERS = ("uniform", "encoding", "fairnas")
+SAMPLERS = ("uniform", "encoding", "fairnas", "unique")
 
 
 def make_sampler(space: SearchSpace, kind: str) -> Sampler:
     """``uniform``: uniform over architectures (the authors' default); ``encoding``: Random-NAS
-    (Li & Talwalkar); ``fairnas``: FairNAS strict fairness (Chu et al., SPEC 6.4)."""
+    (Li & Talwalkar); ``fairnas``: FairNAS strict fairness (Chu et al., SPEC 6.4); ``unique``: uniform over
+    isomorphism classes (Ning et al. 2021), so a function with many encodings is not trained more often."""
     if kind == "uniform":
         return lambda rng: [space.sample(rng)]
     if kind == "encoding":
         return lambda rng: [space.sample_encoding(rng)]
     if kind == "fairnas":
         return lambda rng: fair_paths(space, rng)
+    if kind == "unique":
+        sample_unique = getattr(space, "sample_unique", None)
+        if sample_unique is None:
+            raise ValueError(f"space {space.name} has no sampler over isomorphism classes")
+        return lambda rng: [sample_unique(rng)]
     raise ValueError(f"unknown sampler {kind!r}; expected one of {', '.join(SAMPLERS)}")
 
 

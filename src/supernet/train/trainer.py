@@ -21,6 +21,7 @@ from supernet import streams
 from supernet.config import ProtocolConfig
 from supernet.errors import SupernetError
 from supernet.runtime import CPU, Runtime
+from supernet.train.landmarks import Landmarks
 from supernet.train.sampler import Sampler, epoch_rng
 
 
@@ -41,6 +42,7 @@ class EpochStats:
     images_per_s: float
     valid_loss: float | None = None
     valid_acc: float | None = None
+    rank_loss: float | None = None  # landmark regularisation: mean ranking loss over the steps that had one
 
 
 class Trainer:
@@ -52,9 +54,13 @@ class Trainer:
         seed: int,
         runtime: Runtime = CPU,
         valid_sampler: Sampler | None = None,
+        landmarks: Landmarks | None = None,
     ) -> None:
-        """``valid_sampler``: the one random path per validation batch (default: the first of ``sampler``'s)."""
+        """``valid_sampler``: the one random path per validation batch (default: the first of ``sampler``'s).
+        ``landmarks``: adds their ranking loss to the steps it schedules (its own random stream, so the
+        sampled paths are those of the same run without landmarks)."""
         self.model, self.sampler, self.protocol, self.seed = model, sampler, protocol, seed
+        self.landmarks = landmarks
         self.runtime = runtime
         self.valid_sampler = valid_sampler or sampler
         self.optimizer = torch.optim.SGD(
@@ -91,22 +97,25 @@ class Trainer:
                 # push SGD off its fast multi-tensor path for the rest of the run.
                 opt_state["momentum_buffer"] = torch.empty_like(p).copy_(opt_state["momentum_buffer"])
 
-    def train_epoch(self, epoch: int, batches, on_step: Callable[[], None] | None = None) -> EpochStats:
+    def train_epoch(self, epoch: int, batches, on_step: Callable[[], None] | None = None, steps: int = 0
+                    ) -> EpochStats:
         """One pass over ``batches`` (an iterable of (x, y) already on the device).
 
         Nothing in the loop waits for the device: statistics and the divergence check accumulate in
         device tensors and are read once, after the epoch. With several paths per step, loss and
-        accuracy are their mean, and images per second counts each image once.
+        accuracy are their mean, and images per second counts each image once. ``steps``: batches in the
+        epoch (the landmark coefficient's schedule needs it).
         """
         model, opt = self.model, self.optimizer
         model.train()
         reseed(model, self.seed, streams.TRAIN, epoch)
         rng = epoch_rng(self.seed, streams.TRAIN, epoch)
+        landmark_rng = epoch_rng(self.seed, streams.LANDMARK, epoch)
         lr = opt.param_groups[0]["lr"]
         device = next(model.parameters()).device
-        loss_sum = correct = torch.zeros((), device=device)
+        loss_sum = correct = rank_sum = torch.zeros((), device=device)
         first_bad = torch.full((), -1, dtype=torch.long, device=device)
-        n = 0
+        n = ranked = 0
         start = time.perf_counter()
         for step, (x, y) in enumerate(batches):
             paths = self.sampler(rng)
@@ -122,6 +131,10 @@ class Trainer:
                 first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), step, first_bad)
                 loss_sum = loss_sum + loss * (y.numel() / len(paths))
                 correct = correct + (logits.detach().argmax(1) == y).sum() / len(paths)
+            if self.landmarks is not None:
+                rank = self.landmarks.step(model, x, y, landmark_rng, epoch, step, steps, self.runtime)
+                if rank is not None:
+                    rank_sum, ranked = rank_sum + rank, ranked + 1
             nn.utils.clip_grad_norm_(model.parameters(), self.protocol.grad_clip)
             opt.step()
             n += y.numel()
@@ -130,7 +143,8 @@ class Trainer:
         self._check_finite(int(first_bad), float(loss_sum), epoch)
         self.scheduler.step()
         seconds = time.perf_counter() - start
-        return EpochStats(lr, float(loss_sum) / max(n, 1), 100.0 * float(correct) / max(n, 1), seconds, n / seconds)
+        return EpochStats(lr, float(loss_sum) / max(n, 1), 100.0 * float(correct) / max(n, 1), seconds, n / seconds,
+                          rank_loss=float(rank_sum) / ranked if ranked else None)
 
     @torch.inference_mode()
     def validate(self, epoch: int, batches) -> tuple[float, float]:

@@ -1,0 +1,247 @@
+"""The post-paper ranking methods (issue 14): each does what its paper describes, through the real code paths."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from supernet.config import load_config
+from supernet.errors import SupernetError
+from supernet.evaluate.evaluator import ranking_score, supernet_scores
+from supernet.evaluate.measures import sparse_kendall_tau
+from supernet.nn.norm import make_bn, recalibrate
+from supernet.run import LANDMARKS, SNAPSHOTS, SUPERNET_LOSS, Run
+from supernet.runtime import CPU
+from supernet.spaces.nasbench201 import NB201Space
+from supernet.store import ResultStore
+from supernet.train.landmarks import LandmarkSchedule, Landmarks
+from supernet.train.sampler import make_sampler
+from supernet.trained import evaluate_run, load_trained
+
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "nb201-cpu.yaml"
+
+
+# --- non-isomorphic sampling ---------------------------------------------------------------------------------
+
+def test_unique_sampler_is_uniform_over_isomorphism_classes_not_encodings():
+    space = NB201Space()
+    classes = space.isomorphism_classes()
+    assert len(classes) == 6466 and sum(map(len, classes)) == 15625
+    big = max(classes, key=len)  # the class of the most encodings (all-"none"-like cells)
+    members = {space.key(space.from_index(i)) for i in big}
+    draws = 60_000
+    for kind, expected in (("uniform", len(big) / 15625), ("unique", 1 / 6466)):
+        sampler = make_sampler(space, kind)
+        rng = np.random.default_rng(0)
+        hits = sum(space.key(sampler(rng)[0]) in members for _ in range(draws))
+        assert abs(hits / draws - expected) < 4 * math.sqrt(expected / draws) + 1e-4, (kind, hits)
+    assert len(big) > 100  # else the two expectations would not differ
+
+
+def test_unique_sampler_reaches_every_encoding_of_a_class():
+    space = NB201Space()
+    classes = space.isomorphism_classes()
+    small = next(c for c in classes if len(c) == 2)
+    seen: Counter[int] = Counter()
+    rng = np.random.default_rng(1)
+    # Draw until the 2-member class is hit often enough: both encodings train.
+    while sum(seen.values()) < 40:
+        a = space.sample_unique(rng)
+        if space.index_of(a) in small:
+            seen[space.index_of(a)] += 1
+    assert set(seen) == set(small)
+
+
+def test_unique_sampler_is_refused_where_a_space_has_no_classes():
+    with pytest.raises(SupernetError, match="protocol.sampler=unique is not available for darts_nds"):
+        load_config(None, ["space.name=darts_nds", "space.ground_truth=x.npz", "protocol.sampler=unique"])
+
+
+# --- loss as the score ----------------------------------------------------------------------------------------
+
+def test_ranking_score_is_accuracy_or_negated_loss():
+    acc, loss = np.array([50.0, 70.0]), np.array([1.2, 0.4])
+    assert ranking_score(acc, loss, "accuracy") is acc
+    np.testing.assert_array_equal(ranking_score(acc, loss, "loss"), [-1.2, -0.4])
+
+
+class _Toy(nn.Module):
+    """A 'super-net' of one BN layer and a linear head; the architecture scales the input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bn = make_bn(3, affine=False, track=False)
+        self.head = nn.Linear(3, 2, bias=False)
+        with torch.no_grad():
+            self.head.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+
+    def forward(self, x: torch.Tensor, arch: float) -> torch.Tensor:
+        return self.head(self.bn(x * arch).mean((2, 3)))
+
+
+def test_supernet_scores_returns_accuracy_and_mean_cross_entropy():
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 3, 2, 2), torch.randint(0, 2, (8,))
+    model = _Toy()
+    acc, loss = supernet_scores(model, [1.0], [(x[:4], y[:4]), (x[4:], y[4:])], "batch")
+    with torch.no_grad():
+        logits = torch.cat([model.head(F.batch_norm(x[s], None, None, training=True).mean((2, 3)))
+                            for s in (slice(0, 4), slice(4, 8))])
+    assert acc[0] == pytest.approx(100.0 * float((logits.argmax(1) == y).float().mean()))
+    assert loss[0] == pytest.approx(float(F.cross_entropy(logits, y)), rel=1e-6)
+
+
+# --- BN recalibration -----------------------------------------------------------------------------------------
+
+def test_recalibration_averages_the_batch_statistics_of_the_given_batches_per_architecture():
+    torch.manual_seed(0)
+    model = _Toy()
+    batches = [(torch.randn(5, 3, 2, 2) * (k + 1) + k, torch.zeros(5, dtype=torch.long)) for k in range(3)]
+    recalibrate(model, 2.0, batches, CPU)
+    mean, var, n = model.bn.calibrated
+    assert n == 3
+    scaled = [2.0 * x for x, _ in batches]
+    np.testing.assert_allclose(mean, torch.stack([s.mean((0, 2, 3)) for s in scaled]).mean(0), rtol=1e-5)
+    np.testing.assert_allclose(var, torch.stack([s.var((0, 2, 3), unbiased=True) for s in scaled]).mean(0), rtol=1e-5)
+    # Evaluation then normalises with exactly those statistics, whatever the evaluation batch holds.
+    model.eval()
+    model.bn.eval_mode = "recalibrate"
+    x = torch.randn(4, 3, 2, 2)
+    expected = model.head(((2.0 * x - mean[None, :, None, None]) / torch.sqrt(var[None, :, None, None] + model.bn.eps))
+                          .mean((2, 3)))
+    torch.testing.assert_close(model(x, 2.0), expected)
+    # Another architecture gets its own statistics: recalibrating forgets the last ones.
+    recalibrate(model, 1.0, batches[:1], CPU)
+    assert model.bn.calibrated[2] == 1
+
+
+def test_recalibrate_mode_without_calibration_fails_loudly():
+    model = _Toy().eval()
+    model.bn.eval_mode = "recalibrate"
+    with pytest.raises(SupernetError, match="not on the calibrated path"):
+        model(torch.randn(2, 3, 2, 2), 1.0)
+    with pytest.raises(SupernetError, match="needs calibration batches"):
+        supernet_scores(model, [1.0], [(torch.randn(2, 3, 2, 2), torch.zeros(2, dtype=torch.long))], "recalibrate")
+
+
+def test_training_is_unaffected_by_the_recalibrate_mode():
+    torch.manual_seed(0)
+    model = _Toy().train()
+    model.bn.eval_mode = "recalibrate"
+    x = torch.randn(4, 3, 2, 2)
+    torch.testing.assert_close(model(x, 1.0), model.head(F.batch_norm(x, None, None, training=True).mean((2, 3))))
+
+
+# --- landmark regularisation ----------------------------------------------------------------------------------
+
+def test_landmark_coefficient_is_zero_in_warmup_then_a_rising_half_cosine():
+    s = LandmarkSchedule(coef=10.0, warmup=2, epochs=6)
+    assert s.coefficient(0, 9, 10) == 0.0 and s.coefficient(1, 9, 10) == 0.0
+    assert s.coefficient(3, 9, 10) == pytest.approx(5.0)  # halfway through epochs 2..5
+    assert s.coefficient(5, 9, 10) == pytest.approx(10.0)
+    values = [s.coefficient(e, k, 10) for e in range(2, 6) for k in range(10)]
+    assert values == sorted(values) and values[0] > 0
+
+
+def test_landmarks_are_ordered_worst_first_and_pairs_skip_ties():
+    lm = Landmarks(["a", "b", "c"], [1.0, 2.0, 3.0], [90.0, 80.0, 90.0], LandmarkSchedule(1.0, 0, 1))
+    assert lm.keys == ["b", "a", "c"] and lm.truth == [80.0, 90.0, 90.0]
+    rng = np.random.default_rng(0)
+    pairs = [lm.pair(rng) for _ in range(200)]
+    assert set(pairs) == {(0, 1), (0, 2), None}  # (1, 2) ties at 90.0
+
+
+class _Scaled(nn.Module):
+    """Each architecture is a scalar multiplying shared logits: its loss depends on the shared weight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor([[0.5, -0.5]]))
+
+    def forward(self, x: torch.Tensor, arch: float) -> torch.Tensor:
+        return arch * x @ self.w
+
+
+def test_landmark_step_pushes_the_better_architectures_loss_below_the_worse_ones():
+    torch.manual_seed(0)
+    x = torch.randn(16, 1)
+    y = (x[:, 0] < 0).long()  # class 1 for negative x: the shared weight starts right, more scale = lower loss
+    model = _Scaled()
+    # Ground truth says the small scale is better, which the super-net gets wrong (its loss is higher).
+    lm = Landmarks(["small", "large"], [0.5, 2.0], [95.0, 60.0], LandmarkSchedule(coef=1.0, warmup=0, epochs=1))
+    gap = lambda: float(F.cross_entropy(model(x, 0.5), y) - F.cross_entropy(model(x, 2.0), y))  # noqa: E731
+    before = gap()
+    assert before > 0
+    rank = lm.step(model, x, y, np.random.default_rng(0), epoch=0, step=0, steps=1)
+    assert rank == pytest.approx(before, rel=1e-5)  # relu(L_better - L_worse), coefficient 1 at the last step
+    with torch.no_grad():
+        model.w -= 0.5 * model.w.grad
+    assert gap() < before
+
+
+def test_landmark_runs_store_their_landmarks_outside_the_pool_and_the_rank_loss(tiny_overrides):
+    cfg = load_config(RECIPE, [*tiny_overrides, "protocol.landmarks=6", "protocol.landmark_warmup=0",
+                               "protocol.landmark_every=2"])
+    run = Run(cfg)
+    run.train()
+    rows = [line.split("\t") for line in (run.dir / LANDMARKS).read_text().splitlines()]
+    keys, truth = [r[0] for r in rows], [float(r[1]) for r in rows]
+    assert len(keys) == 6 and not set(keys) & set(run.pool) and truth == sorted(truth)
+    epochs = run.store.epochs(run.id)
+    assert all(e["rank_loss"] is not None for e in epochs)
+    plain = Run(load_config(RECIPE, tiny_overrides))
+    assert plain.id != run.id and plain.landmarks() is None
+
+
+def test_landmark_config_errors_are_clear():
+    with pytest.raises(SupernetError, match="needs pairs"):
+        load_config(None, ["protocol.landmarks=1"])
+    with pytest.raises(SupernetError, match="landmark_warmup=5 leaves no epoch"):
+        load_config(None, ["protocol.landmarks=10", "protocol.epochs=5"])
+
+
+# --- temporal ensemble, and the three evaluation levels through a stored run ------------------------------------
+
+def test_ensemble_keeps_the_last_k_snapshots_and_averages_their_scores(tiny_overrides):
+    cfg = load_config(RECIPE, [*tiny_overrides, "protocol.epochs=3", "evaluation.every=0", "evaluation.ensemble=2"])
+    run = Run(cfg)
+    run.train()
+    assert sorted(p.name for p in (run.dir / SNAPSHOTS).iterdir()) == ["epoch-0002.pt", "epoch-0003.pt"]
+    stored = run.store.evaluations(run.id)[-1]
+    rows = run.store.arch_results(stored["id"])
+    # By hand: each snapshot's accuracies through a one-member evaluation, then their mean.
+    single = [evaluate_run(run.store, run.id, ["evaluation.ensemble=1", "evaluation.bootstrap=0"])]
+    _, rt, model, _ = load_trained(run.store, run.id, [])
+    model.load_state_dict(torch.load(run.dir / SNAPSHOTS / "epoch-0002.pt", weights_only=True))
+    from supernet.data.setup import eval_batches, load_dataset
+
+    earlier, _ = supernet_scores(model, run.archs, eval_batches(run.cfg, load_dataset(run.cfg), rt), "batch")
+    np.testing.assert_allclose([r[1] for r in rows], (single[0].accuracy + earlier) / 2, atol=1e-9)
+    with pytest.raises(SupernetError, match="ensemble=3 at epoch 3 needs the weights of epochs 1-2"):
+        evaluate_run(run.store, run.id, ["evaluation.ensemble=3"])
+
+
+def test_loss_score_and_recalibration_re_evaluate_a_stored_checkpoint(tiny_overrides):
+    cfg = load_config(RECIPE, [*tiny_overrides, "supernet.bn_track_stats=false", "evaluation.every=0"])
+    run = Run(cfg)
+    run.train()
+    store: ResultStore = run.store
+    ev = evaluate_run(store, run.id, ["evaluation.score=loss", "evaluation.bootstrap=0"])
+    eid = store.evaluations(run.id)[-1]["id"]
+    loss = store.arch_scores(eid)[SUPERNET_LOSS]
+    np.testing.assert_allclose(ev.score, [-loss[k] for k in run.pool])
+    assert ev.metrics["skdt"] == pytest.approx(sparse_kendall_tau(ev.score, ev.ground_truth))
+    plain = evaluate_run(store, run.id, ["evaluation.bootstrap=0"])
+    np.testing.assert_allclose(plain.accuracy, ev.accuracy)  # the same forward passes, another ranking
+    recal = evaluate_run(store, run.id, ["evaluation.bn=recalibrate", "evaluation.bn_batches=2",
+                                         "evaluation.bootstrap=0"])
+    assert store.evaluations(run.id)[-1]["bn"] == "recalibrate"
+    assert not np.allclose(recal.accuracy, plain.accuracy)  # other statistics, other predictions
+    assert load_config(RECIPE, [*tiny_overrides, "evaluation.score=loss"]).run_id() != cfg.run_id()
