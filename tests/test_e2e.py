@@ -83,8 +83,13 @@ NB101_SHUFFLE = ["supernet.channel_strategy=shuffle", "protocol.sampler=encoding
         (RECIPE, ["protocol.momentum=0"]),  # without momentum only the checkpoint knows what was sampled
         (RECIPE, ["supernet.path_dropout=0.3", "supernet.global_dropout=0.3", "protocol.sampler=fairnas"]),
         (NB101, NB101_SHUFFLE),
+        # split before the interruption (the checkpoint must restore it and the paper mode's sampler)
+        (RECIPE, ["supernet.few_shot=5", "supernet.few_shot_warmup=0", "protocol.landmarks=4",
+                  "protocol.landmark_warmup=0", "evaluation.ensemble=2", "supernet.path_dropout=0.3"]),
+        (RECIPE, ["supernet.few_shot=5", "supernet.few_shot_warmup=1", "supernet.few_shot_compute=matched"]),
     ],
-    ids=["nb201", "nb201-no-momentum", "nb201-dropout-fairnas", "nb101-shuffle"],
+    ids=["nb201", "nb201-no-momentum", "nb201-dropout-fairnas", "nb101-shuffle", "nb201-few-shot-landmarks-ensemble",
+         "nb201-few-shot-matched"],
 )
 def test_resume_after_interruption_matches_an_uninterrupted_run(recipe, extra, tiny_overrides, tmp_path,
                                                                interrupt_second_epoch):

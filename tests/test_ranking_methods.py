@@ -245,3 +245,78 @@ def test_loss_score_and_recalibration_re_evaluate_a_stored_checkpoint(tiny_overr
     assert store.evaluations(run.id)[-1]["bn"] == "recalibrate"
     assert not np.allclose(recal.accuracy, plain.accuracy)  # other statistics, other predictions
     assert load_config(RECIPE, [*tiny_overrides, "evaluation.score=loss"]).run_id() != cfg.run_id()
+
+
+def test_supervised_runs_are_marked_in_runs_show_and_sweep_tables(tiny_overrides):
+    from click.testing import CliRunner
+
+    from supernet.cli import cli
+    from supernet.report.tables import markdown_table, sweep_rows
+
+    cfg = load_config(RECIPE, [*tiny_overrides, "protocol.epochs=1", "protocol.landmarks=4",
+                               "protocol.landmark_warmup=0", "evaluation.bootstrap=0"])
+    run = Run(cfg)
+    run.train()
+    out_dir = cfg.out_dir
+    listing = CliRunner().invoke(cli, ["runs", "--out-dir", out_dir])
+    assert f"{run.id}*" in listing.output and "* supervised" in listing.output
+    shown = CliRunner().invoke(cli, ["show", run.id, "--out-dir", out_dir])
+    assert "supervised: protocol.landmarks=4" in shown.output
+    run.store.set_sweep("lm", [("landmarks", "4", cfg.seed, run.id)])
+    assert "| 4 (supervised) |" in markdown_table(sweep_rows(run.store, "lm"))
+
+
+# --- few-shot super-nets --------------------------------------------------------------------------------------
+
+def test_few_shot_routes_by_the_split_edge_and_split_copies_the_warmed_up_state():
+    from supernet.registry import build_kit
+    from supernet.supernets.few_shot import FewShotSupernet, split
+
+    cfg = load_config(RECIPE, ["supernet.channels=4", "supernet.few_shot=5", "supernet.few_shot_slot=2"])
+    kit = build_kit(cfg)
+    space = kit.space
+    model = FewShotSupernet(kit.build_supernet, space.ops, lambda a: space.slot_op(a, 2))
+    arch = space.parse("|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|none~1|nor_conv_1x1~2|")
+    assert model.index(arch) == 0  # before the split, everything trains sub-super-net 0
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x = torch.randn(4, 3, 32, 32)
+    F.cross_entropy(model(x, arch), torch.zeros(4, dtype=torch.long)).backward()
+    opt.step()
+    split(model, opt)
+    assert model.index(arch) == space.ops.index("avg_pool_3x3")  # edge 2 is (1 -> 2)
+    first = model.subnets[0].state_dict()
+    for sub in model.subnets[1:]:
+        for k, v in sub.state_dict().items():
+            torch.testing.assert_close(v, first[k], rtol=0, atol=0)
+        for p0, p in zip(model.subnets[0].parameters(), sub.parameters(), strict=True):
+            assert (p.grad is None) == (p0.grad is None)
+            if p0 in opt.state:
+                torch.testing.assert_close(opt.state[p]["momentum_buffer"], opt.state[p0]["momentum_buffer"])
+    restored = FewShotSupernet(kit.build_supernet, space.ops, lambda a: space.slot_op(a, 2))
+    restored.load_state_dict(model.state_dict())
+    assert bool(restored.is_split)
+
+
+def test_few_shot_paper_mode_trains_each_sub_super_net_only_on_its_slice(tiny_overrides):
+    from supernet.spaces.nasbench201 import OPS
+
+    cfg = load_config(RECIPE, [*tiny_overrides, "supernet.few_shot=5", "supernet.few_shot_warmup=1",
+                               "protocol.momentum=0", "protocol.weight_decay=0", "evaluation.every=0",
+                               "evaluation.bootstrap=0"])
+    run = Run(cfg)
+    metrics = run.train()
+    assert np.isfinite(metrics["skdt"])
+    state = torch.load(run.dir / "checkpoint.pt", weights_only=True)["trainer"]["model"]
+    assert bool(state["is_split"])
+    for op in ("nor_conv_1x1", "nor_conv_3x3"):
+        name = f"cells.0.slots.0.{op}.1.weight"
+        weights = [state[f"subnets.{k}.{name}"] for k in range(len(OPS))]
+        owner = OPS.index(op)
+        others = [w for k, w in enumerate(weights) if k != owner]
+        for w in others[1:]:  # untouched since the split (no decay, no momentum): still the split-time copy
+            torch.testing.assert_close(w, others[0], rtol=0, atol=0)
+        assert not torch.equal(weights[owner], others[0])  # its own sub-super-net trained it
+    # every sub-super-net trained its other edges
+    name = "cells.0.slots.1.nor_conv_3x3.1.weight"
+    trained = [state[f"subnets.{k}.{name}"] for k in range(len(OPS))]
+    assert all(not torch.equal(trained[0], w) for w in trained[1:])

@@ -73,6 +73,7 @@ def _open_store(out_dir: str):  # noqa: ANN202 - keeps the import lazy
 @OUT_DIR
 def runs(out_dir: str) -> None:
     """List runs with their status and headline metrics."""
+    from supernet.config import supervised
     from supernet.evaluate import catalogue
 
     store = _open_store(out_dir)
@@ -83,13 +84,18 @@ def runs(out_dir: str) -> None:
         cols.append(("params/" + head.name, f"params {head.short}", head))
     click.echo(f"{'run':<28} {'status':<11} {'epochs':>6} " + " ".join(f"{t:>{max(6, len(t))}}" for _, t, _ in cols)
                + f" {'best baseline':>20} {'verdict':>7}")
+    marked = False
     for row, m in rows:
         total = row.config.get("protocol", {}).get("epochs", "?")
         best = catalogue.best_baseline(m)
         best_text = "-" if best is None else f"{best.title} {head.format(m.get(best.prefix + head.name))}"
-        click.echo(f"{row.id:<28} {row.status:<11} {f'{row.epochs_done}/{total}':>6} "
+        mark = "*" if supervised(row.config) else ""
+        marked = marked or bool(mark)
+        click.echo(f"{row.id + mark:<28} {row.status:<11} {f'{row.epochs_done}/{total}':>6} "
                    + " ".join(f"{c.format(m.get(key)):>{max(6, len(t))}}" for key, t, c in cols)
                    + f" {best_text:>20} {catalogue.verdict(m) or '-':>7}")
+    if marked:
+        click.echo("* supervised: trained with benchmark labels (landmark regularisation); its ranking is partly taught")
 
 
 @cli.command()
@@ -99,6 +105,7 @@ def runs(out_dir: str) -> None:
               help="also plot the pool of the last epoch: super-net accuracy histogram per BN mode (Fig. 6), and vs truth")
 def show(run_id: str, out_dir: str, figure: str | None) -> None:
     """Every evaluation of a run: super-net metrics next to the training-free baselines."""
+    from supernet.config import supervised
     from supernet.evaluate import catalogue
 
     store = _open_store(out_dir)
@@ -106,6 +113,8 @@ def show(run_id: str, out_dir: str, figure: str | None) -> None:
     if figure:
         _pool_figure(store, row.id, figure)
     click.echo(f"run {row.id}  status {row.status}  epochs {row.epochs_done}  dir {row.run_dir}")
+    if supervised(row.config):
+        click.echo(f"supervised: {supervised(row.config)}")
     if row.message:
         click.echo(f"message: {row.message}")
     for ev in store.evaluations(row.id):

@@ -31,7 +31,8 @@ EVAL_LEVEL_KEYS = ("bn", "bn_batches", "score", "ensemble")
 # runs keep their ids and resume.
 ADDED_KEYS = (("supernet", "path_dropout"), ("supernet", "global_dropout"), ("space", "subsample"),
               ("protocol", "landmarks"), ("protocol", "landmark_coef"), ("protocol", "landmark_warmup"),
-              ("protocol", "landmark_every"), ("protocol", "landmark_margin"))
+              ("protocol", "landmark_every"), ("protocol", "landmark_margin"), ("supernet", "few_shot"),
+              ("supernet", "few_shot_slot"), ("supernet", "few_shot_warmup"), ("supernet", "few_shot_compute"))
 # Marks a key only some spaces support: it must stay at its default unless the space's plug-in lists it
 # in ``options`` (see supernet.registry).
 SPACE_OPTION = {"space_option": True}
@@ -103,6 +104,19 @@ class SupernetConfig(_Strict):
         0.0, ge=0, lt=1, description="drop-path rate on cell outputs, scheduled deeper = more (NAO; SPEC 6.8)"
     )
     global_dropout: float = Field(0.0, ge=0, lt=1, description="dropout rate before the classifier")
+    few_shot: int = Field(
+        1, ge=1, le=64, description="few-shot super-net (Zhao et al. 2021): after few_shot_warmup epochs, one "
+        "sub-super-net per op of op slot few_shot_slot (NB201: 5); 1: one-shot", json_schema_extra=SPACE_OPTION,
+    )
+    few_shot_slot: int = Field(0, ge=0, description="the op slot the few-shot split is on (NB201: edge 0-5)",
+                               json_schema_extra=SPACE_OPTION)
+    few_shot_warmup: int = Field(20, ge=0, description="one-shot epochs before the few-shot split",
+                                 json_schema_extra=SPACE_OPTION)
+    few_shot_compute: Literal["paper", "matched"] = Field(
+        "paper", description="paper: every step trains each sub-super-net (each gets the remaining epochs); "
+        "matched: one path per step, routed to its sub-super-net (the one-shot recipe's compute)",
+        json_schema_extra=SPACE_OPTION,
+    )
 
 
 class ProtocolConfig(_Strict):
@@ -247,6 +261,9 @@ class Config(_Strict):
         if p.landmarks and p.landmark_warmup >= p.epochs:
             raise ValueError(f"protocol.landmark_warmup={p.landmark_warmup} leaves no epoch of the {p.epochs} for the "
                              "landmark loss; lower it")
+        if s.few_shot > 1 and s.few_shot_warmup >= p.epochs:
+            raise ValueError(f"supernet.few_shot_warmup={s.few_shot_warmup} leaves no epoch of the {p.epochs} after "
+                             "the split; lower it")
         if ev.ensemble > p.epochs:
             raise ValueError(f"evaluation.ensemble={ev.ensemble} exceeds the {p.epochs} epochs (one snapshot each)")
         plugin = get_space(self.space.name)
@@ -300,6 +317,13 @@ class Config(_Strict):
             ident["precision"] = runtime["precision"]
         digest = hashlib.sha1(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:8]
         return f"{self.name}-s{self.seed}-{digest}"
+
+
+def supervised(config: dict[str, Any]) -> str | None:
+    """Why a stored run's config uses benchmark labels in training (None: it does not). Such a run's
+    ranking is partly taught, so every listing marks it."""
+    landmarks = config.get("protocol", {}).get("landmarks", 0)
+    return f"protocol.landmarks={landmarks} (landmark ranking loss on ground truth)" if landmarks else None
 
 
 def _all_paths(model: type[BaseModel], prefix: str = "") -> list[str]:

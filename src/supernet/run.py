@@ -36,9 +36,10 @@ from supernet.proxies.pool import finite_scores, score_pool
 from supernet.registry import build_kit
 from supernet.runtime import Runtime
 from supernet.store import ResultStore
+from supernet.supernets.few_shot import FewShotSupernet, split
 from supernet.train.checkpoint import load_checkpoint, save_checkpoint
 from supernet.train.landmarks import LandmarkSchedule, Landmarks
-from supernet.train.sampler import Sampler, fixed_sampler, make_sampler
+from supernet.train.sampler import Sampler, fixed_sampler, make_sampler, slot_sampler
 from supernet.train.trainer import Trainer, reseed
 
 CHECKPOINT = "checkpoint.pt"
@@ -112,14 +113,14 @@ class Run:
 
     def ensemble(self, model: torch.nn.Module, epoch: int, rt: Runtime) -> list[torch.nn.Module]:
         """``model`` and, for ``evaluation.ensemble=K``, copies of it holding the weights of the K-1 epochs
-        before ``epoch`` (snapshots kept by training)."""
+        before ``epoch`` (snapshots kept by training; fewer in the first K-1 epochs)."""
         k = self.cfg.evaluation.ensemble
-        earlier = [self.dir / SNAPSHOTS / f"epoch-{e:04d}.pt" for e in range(epoch - k + 1, epoch)]
+        earlier = [self.dir / SNAPSHOTS / f"epoch-{e:04d}.pt" for e in range(max(1, epoch - k + 1), epoch)]
         missing = [p.name for p in earlier if not p.exists()]
         if missing:
             kept = sorted(p.name for p in (self.dir / SNAPSHOTS).glob("epoch-*.pt"))
             raise SupernetError(f"evaluation.ensemble={k} at epoch {epoch} needs the weights of epochs "
-                                f"{epoch - k + 1}-{epoch - 1}; the run kept {', '.join(kept) or 'none'} (train with "
+                                f"{max(1, epoch - k + 1)}-{epoch - 1}; the run kept {', '.join(kept) or 'none'} (train with "
                                 f"evaluation.ensemble={k} to keep them)")
         members = [model]
         for path in earlier:
@@ -190,6 +191,24 @@ class Run:
         return draw_pool(self.kit.candidates(self.cfg.space.subspace), n, self.cfg.seed, streams.SUBSAMPLE,
                          what="space.subsample")
 
+    def build_model(self) -> torch.nn.Module:
+        """The run's super-net: the space's, or a few-shot one holding a sub-super-net per op of one slot."""
+        s, space = self.cfg.supernet, self.kit.space
+        if s.few_shot == 1:
+            return self.kit.build_supernet()
+        return FewShotSupernet(self.kit.build_supernet, space.ops, lambda a: space.slot_op(a, s.few_shot_slot))
+
+    def few_shot_epoch(self, trainer: Trainer, base: Sampler, epoch: int) -> None:
+        """Split a few-shot super-net when its warm-up ends (once; a checkpoint records it), and in the
+        paper's compute mode train every sub-super-net on each batch from then on."""
+        model, s = trainer.model, self.cfg.supernet
+        if not isinstance(model, FewShotSupernet):
+            return
+        if not bool(model.is_split) and epoch >= s.few_shot_warmup:
+            split(model, trainer.optimizer)
+        paper = bool(model.is_split) and s.few_shot_compute == "paper"
+        trainer.sampler = slot_sampler(self.kit.space, base, s.few_shot_slot, model.ops) if paper else base
+
     def landmarks(self) -> Landmarks | None:
         """The landmark set of ``protocol.landmarks`` (None: off), drawn outside the run's pool."""
         p, kit = self.cfg.protocol, self.kit
@@ -211,7 +230,7 @@ class Run:
         # Build everything that can fail on bad input before the run is marked running.
         data = load_data(cfg, rt)
         torch.manual_seed(cfg.seed)
-        model = rt.prepare(self.kit.build_supernet())
+        model = rt.prepare(self.build_model())
         ckpt = self.dir / CHECKPOINT
         resuming = ckpt.exists() and cfg.resume
         keys = self.train_archs(stored=resuming)
@@ -255,11 +274,13 @@ class Run:
         cfg = self.cfg
         epochs, every = cfg.protocol.epochs, cfg.evaluation.every
         steps = len(data.train)
+        base_sampler = trainer.sampler
         bar = tqdm(total=epochs * steps, initial=start_epoch * steps, unit="step", disable=not cfg.progress,
                    dynamic_ncols=True)
         with bar:
             for epoch in range(start_epoch, epochs):
                 bar.set_description(f"epoch {epoch + 1}/{epochs}")
+                self.few_shot_epoch(trainer, base_sampler, epoch)
                 stats = trainer.train_epoch(epoch, data.train.epoch(epoch), on_step=lambda: bar.update(), steps=steps)
                 if data.valid is not None:
                     set_bn_mode(trainer.model, cfg.evaluation.bn)

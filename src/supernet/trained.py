@@ -50,7 +50,7 @@ def load_trained(store: ResultStore, run_id: str, overrides: list[str]) -> tuple
         raise SupernetError(f"run {row.id} has no checkpoint at {ckpt}; train it first")
     rt = Runtime.from_config(cfg.device, cfg.runtime)
     state = load_checkpoint(ckpt, rt.device)
-    model = rt.prepare(run.kit.build_supernet())
+    model = rt.prepare(run.build_model())
     model.load_state_dict(state["trainer"]["model"])
     return run, rt, model, int(state["epoch"])
 

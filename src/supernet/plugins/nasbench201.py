@@ -31,6 +31,17 @@ def build(cfg: Config) -> SpaceKit:
     )
 
 
+def validate(cfg: Config) -> None:
+    from supernet.spaces.nasbench201 import EDGES, OPS
+
+    s = cfg.supernet
+    if s.few_shot not in (1, len(OPS)):
+        raise ValueError(f"supernet.few_shot={s.few_shot}: NASBench-201 splits into one sub-super-net per op of an "
+                         f"edge, {len(OPS)} (or 1: one-shot)")
+    if s.few_shot_slot >= len(EDGES):
+        raise ValueError(f"supernet.few_shot_slot={s.few_shot_slot}: NASBench-201 has edges 0-{len(EDGES) - 1}")
+
+
 def describe(texts: list[str], table: str | None) -> list[dict[str, Any]]:
     from supernet.spaces.nasbench201 import NB201Space
     from supernet.supernets.nasbench201 import nb201_param_count
@@ -57,7 +68,9 @@ PLUGIN = register(SpacePlugin(
     title="NASBench-201",
     build=build,
     describe=describe,
-    options=frozenset({"supernet.op_placement"}),
+    options=frozenset({"supernet.op_placement", "supernet.few_shot", "supernet.few_shot_slot",
+                       "supernet.few_shot_warmup", "supernet.few_shot_compute"}),
+    validate=validate,
     convert=convert,
     convert_source="NAS-Bench-201-v1_*.pth (refused if loading it would execute code)",
     factor_levels={

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from supernet.config import supervised
 from supernet.evaluate import catalogue
 from supernet.store import ResultStore
 
@@ -33,6 +34,7 @@ class LevelRow:
     runs: list[str] = field(default_factory=list)
     status: dict[str, int] = field(default_factory=dict)
     values: dict[str, list[float]] = field(default_factory=dict)
+    supervised: bool = False  # a run of the level trained on benchmark labels (config.supervised)
 
     def finite(self, metric: str) -> list[float]:
         return [x for x in self.values.get(metric, []) if x is not None and np.isfinite(x)]  # None: a stored nan
@@ -58,6 +60,8 @@ def sweep_rows(store: ResultStore, sweep: str) -> list[LevelRow]:
         row.runs.append(run_id)
         status = known[run_id].status if run_id in known else "pending"
         row.status[status] = row.status.get(status, 0) + 1
+        if run_id in known and supervised(known[run_id].config):
+            row.supervised = True
         if status != "completed":
             continue
         metrics = store.latest_metrics(run_id)
@@ -83,5 +87,6 @@ def markdown_table(rows: list[LevelRow]) -> str:
         others = {k: v for k, v in r.status.items() if k != "completed"}
         runs = f"{r.completed}/{len(r.runs)}" + (" (" + ", ".join(f"{v} {k}" for k, v in sorted(others.items())) + ")"
                                                   if others else "")
-        lines.append("| " + " | ".join([r.level, runs, *(_cell(r, m, d) for m, _, d in cols)]) + " |")
+        level = r.level + (" (supervised)" if r.supervised else "")
+        lines.append("| " + " | ".join([level, runs, *(_cell(r, m, d) for m, _, d in cols)]) + " |")
     return "\n".join(lines)

@@ -180,6 +180,13 @@ class NB201Space:
     def with_ops(self, arch: NB201Arch, ops: Sequence[str]) -> NB201Arch:
         return NB201Arch(tuple(ops))
 
+    def slot_op(self, arch: NB201Arch, slot: int) -> str:
+        """The op on edge ``slot`` (a few-shot super-net splits on it)."""
+        return arch.ops[slot]
+
+    def with_slot_op(self, arch: NB201Arch, slot: int, op: str) -> NB201Arch:
+        return NB201Arch(arch.ops[:slot] + (op,) + arch.ops[slot + 1:])
+
     def __iter__(self) -> Iterator[NB201Arch]:
         return (self.from_index(i) for i in range(NUM_ARCHS))
 

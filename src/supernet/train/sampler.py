@@ -36,6 +36,12 @@ def make_sampler(space: SearchSpace, kind: str) -> Sampler:
     raise ValueError(f"unknown sampler {kind!r}; expected one of {', '.join(SAMPLERS)}")
 
 
+def slot_sampler(space: Any, base: Sampler, slot: int, ops: tuple[str, ...]) -> Sampler:
+    """A few-shot super-net's paper mode: per step, one path of ``base`` for each op of ``slot`` with that op
+    forced there (on NB201, uniform within each sub-super-net's slice of the space)."""
+    return lambda rng: [space.with_slot_op(a, slot, op) for op in ops for a in base(rng)]
+
+
 def fixed_sampler(archs: list[Any]) -> Sampler:
     """Uniform over a fixed list (``space.subsample``): a super-net of n architectures, or with one, the
     stand-alone network trained through the super-net (its path computes exactly that network)."""

@@ -28,9 +28,11 @@ from supernet.train.sampler import Sampler, epoch_rng
 def reseed(model: nn.Module, seed: int, stream: int, epoch: int) -> None:
     """Models that draw randomness in forward (NB101 ``shuffle`` channels) expose ``generator``;
     reseeding it per (seed, purpose, epoch) keeps resumed runs identical to uninterrupted ones."""
-    gen = getattr(model, "generator", None)
-    if isinstance(gen, torch.Generator):
-        gen.manual_seed(int(epoch_rng(seed, stream, epoch).integers(2**63)))
+    gens = getattr(model, "generators", None) or [getattr(model, "generator", None)]  # several: a few-shot super-net
+    value = int(epoch_rng(seed, stream, epoch).integers(2**63))
+    for gen in gens:
+        if isinstance(gen, torch.Generator):
+            gen.manual_seed(value)
 
 
 @dataclass
@@ -61,6 +63,9 @@ class Trainer:
         sampled paths are those of the same run without landmarks)."""
         self.model, self.sampler, self.protocol, self.seed = model, sampler, protocol, seed
         self.landmarks = landmarks
+        # Parameters clipped together; a few-shot super-net's sub-super-nets each on their own.
+        groups = getattr(model, "grad_groups", None)
+        self.grad_groups = groups() if groups is not None else [list(model.parameters())]
         self.runtime = runtime
         self.valid_sampler = valid_sampler or sampler
         self.optimizer = torch.optim.SGD(
@@ -135,7 +140,8 @@ class Trainer:
                 rank = self.landmarks.step(model, x, y, landmark_rng, epoch, step, steps, self.runtime)
                 if rank is not None:
                     rank_sum, ranked = rank_sum + rank, ranked + 1
-            nn.utils.clip_grad_norm_(model.parameters(), self.protocol.grad_clip)
+            for group in self.grad_groups:
+                nn.utils.clip_grad_norm_(group, self.protocol.grad_clip)
             opt.step()
             n += y.numel()
             if on_step is not None:

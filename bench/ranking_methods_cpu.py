@@ -1,0 +1,82 @@
+"""The post-paper ranking methods (issue 14) against the CPU recipe and the proxy panel, one method and seed at a time.
+
+Per seed: trains ``recipes/nb201-cpu.yaml`` plus the method's overrides (resumes a finished run), keeping the
+last three epochs' weights (``evaluation.ensemble=3``: its headline evaluation is the temporal ensemble), then
+re-evaluates the checkpoint with each evaluation-only level asked for (``--evals``). Every evaluation scores the
+same 200-architecture pool as the recipe's run of that seed, next to every training-free proxy; one JSON line
+per (method, seed, evaluation) goes to ``--results`` and a markdown row to stdout.
+
+    python bench/ranking_methods_cpu.py --data PATH --method landmarks --seeds 0 1 2 --results study.jsonl
+
+Methods train; evaluation levels re-score. ``--evals`` names among: ensemble3 (the training run's own
+evaluation), plain, loss, recalibrate.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from common import cpu_recipe_runs
+from supernet.evaluate import catalogue
+from supernet.run import Run
+from supernet.trained import evaluate_run
+
+METHODS = {
+    "recipe": (),
+    "unique": ("protocol.sampler=unique",),
+    "landmarks": ("protocol.landmarks=50", "protocol.landmark_every=4"),
+}
+EVALS = {
+    "plain": ("evaluation.ensemble=1",),
+    "loss": ("evaluation.ensemble=1", "evaluation.score=loss"),
+    "recalibrate": ("evaluation.ensemble=1", "evaluation.bn=recalibrate"),
+}
+COLUMNS = ("skdt", "kdt", "p_at_top5", "kdt_top10", "final_acc")
+
+
+def row(method: str, seed: int, level: str, m: dict, minutes: float) -> str:
+    fmt = lambda name, v: catalogue.metric(name).format(v)  # noqa: E731
+    best = catalogue.best_baseline(m)
+    cells = [f"{fmt('skdt', m.get('skdt'))} [{fmt('skdt', m.get('skdt_lo'))}, {fmt('skdt', m.get('skdt_hi'))}]",
+             *(fmt(c, m.get(c)) for c in COLUMNS[1:])]
+    if best is not None:
+        cells += [f"{best.title} {fmt('skdt', m.get(best.prefix + 'skdt'))}",
+                  f"{catalogue.verdict(m)} {m['vs_best_diff']:+.3f} [{m['vs_best_lo']:+.3f}, {m['vs_best_hi']:+.3f}]",
+                  fmt("final_acc", m.get(best.prefix + "final_acc"))]
+    return f"| {method} | {seed} | {level} | " + " | ".join(cells) + f" | {minutes:.1f} |"
+
+
+def main() -> None:
+    import argparse
+    import sys
+
+    extra = argparse.ArgumentParser(add_help=False)
+    extra.add_argument("--method", choices=sorted(METHODS), required=True)
+    extra.add_argument("--evals", nargs="*", default=["plain", "loss"], choices=sorted(EVALS))
+    extra.add_argument("--results", required=True)
+    mine, rest = extra.parse_known_args()
+    sys.argv = [sys.argv[0], *rest]
+    args, configs = cpu_recipe_runs([0, 1, 2], "evaluation.ensemble=3", *METHODS[mine.method])
+    print("| method | seed | evaluation | s-KdT [95 %] | KdT | P@top5% | KdT top 10% | final | best proxy s-KdT | "
+          "verdict, diff [95 %] | best proxy final | minutes |\n|" + "---|" * 12, flush=True)
+    for seed, cfg in zip(args.seeds, configs, strict=True):
+        run = Run(cfg)
+        start = time.perf_counter()
+        m = run.train()
+        train_min = (time.perf_counter() - start) / 60
+        trained = sum(e["seconds"] for e in run.store.epochs(run.id)) / 60
+        results = [("ensemble3", m, train_min)]
+        for level in mine.evals:
+            start = time.perf_counter()
+            ev = evaluate_run(run.store, run.id, ["progress=false", *EVALS[level]])
+            results.append((level, ev.metrics, (time.perf_counter() - start) / 60))
+        with open(mine.results, "a") as out:
+            for level, metrics, minutes in results:
+                print(row(mine.method, seed, level, metrics, minutes), flush=True)
+                out.write(json.dumps({"method": mine.method, "seed": seed, "evaluation": level, "run": run.id,
+                                      "train_minutes": trained, "minutes": minutes, "metrics": metrics}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
