@@ -37,7 +37,7 @@ def test_unknown_key_names_the_closest_valid_key():
 
 
 def test_bad_value_names_the_allowed_ones():
-    with pytest.raises(SupernetError, match=r"evaluation.bn.*'batch' or 'running'"):
+    with pytest.raises(SupernetError, match=r"evaluation.bn.*'batch', 'running' or 'recalibrate'"):
         build_config({}, ["evaluation.bn=tracked"])
     with pytest.raises(SupernetError, match="protocol.epochs"):
         build_config({}, ["protocol.epochs=-1"])

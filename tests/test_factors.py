@@ -18,10 +18,13 @@ RECIPE_OF = {"nasbench201": RECIPES / "nb201.yaml", "nasbench101": RECIPES / "nb
              "darts_nds": RECIPES / "darts-nds.yaml"}
 
 
-def test_fourteen_factors_in_the_papers_groups():
-    assert len(FACTORS) == 14 and len({f.name for f in FACTORS}) == 14
-    groups = collections.Counter(f.group for f in FACTORS)
+def test_fourteen_factors_in_the_papers_groups_and_the_post_paper_methods():
+    paper = [f for f in FACTORS if f.group != "beyond the paper"]
+    assert len(paper) == 14 and len({f.name for f in FACTORS}) == len(FACTORS)
+    groups = collections.Counter(f.group for f in paper)
     assert groups == {"f_ws implementation": 5, "f_ws low fidelity": 4, "P_ws hyper-parameters": 4, "P_ws sampling": 1}
+    later = [f.name for f in FACTORS if f.group == "beyond the paper"]
+    assert later == ["unique_sampling", "score", "ensemble", "few_shot", "landmarks"]  # issue 14's methods, and bn's 4th level
     hyper = [f.name for f in FACTORS if f.group == "P_ws hyper-parameters"]
     assert hyper == ["bn", "lr", "epochs", "weight_decay"]  # the order the paper tunes them in
 
