@@ -16,7 +16,7 @@ LAYERS = (
     ("supernet.registry", "supernet.config", "supernet.factors"),
     ("supernet.nn", "supernet.supernets", "supernet.data", "supernet.runtime", "supernet.train", "supernet.evaluate",
      "supernet.proxies"),
-    ("supernet.plugins", "supernet.pools", "supernet.store"),
+    ("supernet.plugins", "supernet.pools", "supernet.store", "supernet.runlock"),
     ("supernet.run", "supernet.trained", "supernet.search", "supernet.zerocost", "supernet.experiments", "supernet.report"),
     ("supernet.cli", "supernet.__main__", "supernet"),
 )

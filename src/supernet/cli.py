@@ -54,8 +54,10 @@ def train(recipe: str, overrides: tuple[str, ...]) -> None:
 
     cfg = load_config(recipe, list(overrides))
     run = Run(cfg)
-    click.echo(f"run {run.id} -> {run.dir}", err=True)
-    metrics = run.train()
+    def announce(done: int) -> None:
+        click.echo(f"run {run.id} -> {run.dir}" + (f" (resuming from epoch {done})" if done else ""), err=True)
+
+    metrics = run.train(on_start=announce)
     _print_metrics(run.id, metrics)
 
 
@@ -72,9 +74,10 @@ def _open_store(out_dir: str):  # noqa: ANN202 - keeps the import lazy
 @cli.command()
 @OUT_DIR
 def runs(out_dir: str) -> None:
-    """List runs with their status and headline metrics."""
+    """List runs with their status and headline metrics (``stale``: marked running, but no process holds it)."""
     from supernet.config import supervised
     from supernet.evaluate import catalogue
+    from supernet.runlock import shown_status
 
     store = _open_store(out_dir)
     rows = [(row, store.latest_metrics(row.id)) for row in store.runs()]
@@ -91,7 +94,8 @@ def runs(out_dir: str) -> None:
         best_text = "-" if best is None else f"{best.title} {head.format(m.get(best.prefix + head.name))}"
         mark = "*" if supervised(row.config) else ""
         marked = marked or bool(mark)
-        click.echo(f"{row.id + mark:<28} {row.status:<11} {f'{row.epochs_done}/{total}':>6} "
+        status = shown_status(out_dir, row.id, row.status)
+        click.echo(f"{row.id + mark:<28} {status:<11} {f'{row.epochs_done}/{total}':>6} "
                    + " ".join(f"{c.format(m.get(key)):>{max(6, len(t))}}" for key, t, c in cols)
                    + f" {best_text:>20} {catalogue.verdict(m) or '-':>7}")
     if marked:
@@ -107,12 +111,14 @@ def show(run_id: str, out_dir: str, figure: str | None) -> None:
     """Every evaluation of a run: super-net metrics next to the training-free baselines."""
     from supernet.config import supervised
     from supernet.evaluate import catalogue
+    from supernet.runlock import shown_status
 
     store = _open_store(out_dir)
     row = store.get_run(run_id)
     if figure:
         _pool_figure(store, row.id, figure)
-    click.echo(f"run {row.id}  status {row.status}  epochs {row.epochs_done}  dir {row.run_dir}")
+    click.echo(f"run {row.id}  status {shown_status(out_dir, row.id, row.status)}  epochs {row.epochs_done}  "
+               f"dir {row.run_dir}")
     if supervised(row.config):
         click.echo(f"supervised: {supervised(row.config)}")
     if row.message:
@@ -591,8 +597,9 @@ def main() -> None:
         click.echo(f"error: {where} is damaged ({exc}): restore it from a backup, or move it aside to start a new "
                    "one (`sqlite3 FILE .recover` may salvage its rows)", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+    except click.exceptions.Abort:  # Ctrl-C (click turns KeyboardInterrupt into Abort)
+        click.echo("interrupted: re-run the same command to resume (training continues from the last checkpoint)",
+                   err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -34,10 +35,11 @@ from supernet.nn.norm import set_bn_mode
 from supernet.pools import draw_landmarks, draw_pool, pool_groups
 from supernet.proxies.pool import finite_scores, score_pool
 from supernet.registry import build_kit
+from supernet.runlock import hold
 from supernet.runtime import Runtime
 from supernet.store import ResultStore
 from supernet.supernets.few_shot import FewShotSupernet, split
-from supernet.train.checkpoint import load_checkpoint, save_checkpoint
+from supernet.train.checkpoint import load_checkpoint, restore, save_checkpoint
 from supernet.train.landmarks import LandmarkSchedule, Landmarks
 from supernet.train.sampler import Sampler, fixed_sampler, make_sampler, slot_sampler
 from supernet.train.trainer import Trainer, reseed
@@ -125,7 +127,8 @@ class Run:
         members = [model]
         for path in earlier:
             member = copy.deepcopy(model)
-            member.load_state_dict(load_checkpoint(path, rt.device))
+            weights = load_checkpoint(path, rt.device)
+            restore(path, lambda m=member, w=weights: m.load_state_dict(w))
             members.append(member)
         return members
 
@@ -224,13 +227,23 @@ class Run:
             return make_sampler(self.kit.space, self.cfg.protocol.sampler)
         return fixed_sampler([self.kit.arch_of(k) for k in keys])
 
-    def train(self) -> dict[str, float]:
-        cfg, store = self.cfg, self.store
+    def train(self, on_start: Callable[[int], None] | None = None) -> dict[str, float]:
+        """Train (or resume) the run and return its latest metrics. ``on_start(epochs already done)`` is
+        called once the inputs have been checked and the run's lock is held, just before the run is marked
+        running (the CLI prints the run's directory and whether it resumes there, so a data error is not
+        preceded by it)."""
+        cfg = self.cfg
         rt = Runtime.from_config(cfg.device, cfg.runtime)
         # Build everything that can fail on bad input before the run is marked running.
         data = load_data(cfg, rt)
         torch.manual_seed(cfg.seed)
         model = rt.prepare(self.build_model())
+        with hold(cfg.out_dir, self.id):  # a second process on this run id stops here, naming the holder
+            return self._train_locked(data, model, rt, on_start)
+
+    def _train_locked(self, data: RunData, model: torch.nn.Module, rt: Runtime,
+                      on_start: Callable[[int], None] | None) -> dict[str, float]:
+        cfg, store = self.cfg, self.store
         ckpt = self.dir / CHECKPOINT
         resuming = ckpt.exists() and cfg.resume
         keys = self.train_archs(stored=resuming)
@@ -241,9 +254,10 @@ class Run:
         start_epoch = 0
         if resuming:
             state = load_checkpoint(ckpt, rt.device)
-            trainer.load_state_dict(state["trainer"])
-            start_epoch = int(state["epoch"])
-        elif self.dir.exists() and not cfg.resume:
+            start_epoch = restore(ckpt, lambda: (trainer.load_state_dict(state["trainer"]), int(state["epoch"]))[1])
+        if on_start is not None:
+            on_start(start_epoch)
+        if not start_epoch and self.dir.exists() and not cfg.resume:
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "config.yaml").write_text(_yaml(cfg))

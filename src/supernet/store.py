@@ -7,6 +7,7 @@ without retraining. One writer per database (the CLI process, or the Ray driver)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -84,6 +85,9 @@ class ResultStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_file() and self.path.stat().st_size == 0:  # SQLite would take it for a new, empty store
+            raise SupernetError(f"results store {self.path} is empty (0 bytes): it was truncated or never written; "
+                                "restore it from a backup, or move it aside to start a new store")
         try:
             self._db = sqlite3.connect(self.path, timeout=30)
             self._db.execute("PRAGMA foreign_keys = ON")
@@ -104,12 +108,18 @@ class ResultStore:
 
     # runs -------------------------------------------------------------------------------------
     def upsert_run(self, run_id: str, *, name: str, space: str, seed: int, config: dict, run_dir: str) -> None:
+        """``run_dir`` is stored relative to the store's directory when it lies inside it, so a store moved
+        together with its run directories keeps finding them."""
         now = time.time()
+        home = self.path.parent.resolve()
+        with contextlib.suppress(ValueError):
+            run_dir = Path(run_dir).resolve().relative_to(home).as_posix()
         with self._tx() as db:
             db.execute(
                 "INSERT INTO runs (id, name, space, seed, config, status, run_dir, created, updated) "
                 "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-                "status='running', message=NULL, config=excluded.config, updated=excluded.updated",
+                "status='running', message=NULL, config=excluded.config, run_dir=excluded.run_dir, "
+                "updated=excluded.updated",
                 (run_id, name, space, seed, json.dumps(config, sort_keys=True), run_dir, now, now),
             )
 
@@ -144,9 +154,18 @@ class ResultStore:
     def runs(self) -> list[RunRow]:
         return [self._row(r) for r in self._db.execute("SELECT * FROM runs ORDER BY created").fetchall()]
 
-    @staticmethod
-    def _row(r: Sequence[Any]) -> RunRow:
-        return RunRow(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7], r[8], r[9], r[10])
+    def _row(self, r: Sequence[Any]) -> RunRow:
+        return RunRow(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], self._run_dir(r[0], r[7]), r[8], r[9],
+                      r[10])
+
+    def _run_dir(self, run_id: str, stored: str) -> str:
+        """Relative run directories live beside the store; an absolute one (stores written before relative
+        paths) that no longer exists is looked for beside the store too, where a moved store has it."""
+        path = Path(stored)
+        if not path.is_absolute():
+            return str(self.path.parent / path)
+        beside = self.path.parent / run_id
+        return str(beside) if not path.exists() and beside.exists() else stored
 
     # training ---------------------------------------------------------------------------------
     def set_pool(self, run_id: str, groups: Sequence[tuple[str, Sequence[str]]]) -> None:
@@ -265,6 +284,10 @@ class ResultStore:
         for table, (sql, args) in queries.items():
             cur = self._db.execute(sql, args)
             out[table] = ([d[0] for d in cur.description], [list(r) for r in cur.fetchall()])
+        cols, rows = out["runs"]
+        at = cols.index("run_dir")
+        for r in rows:  # absolute: the importing store may live elsewhere
+            r[at] = str(Path(self._run_dir(r[cols.index("id")], r[at])).resolve())
         return out
 
     def import_run(self, export: dict[str, tuple[list[str], list[list[Any]]]]) -> str:
@@ -277,6 +300,9 @@ class ResultStore:
             if not known or not set(columns) <= known:
                 raise SupernetError(f"exported rows do not fit this store: table {table!r}, columns {columns}")
         run_id = runs[0][cols.index("id")]
+        at = cols.index("run_dir")
+        with contextlib.suppress(ValueError):
+            runs[0][at] = Path(runs[0][at]).resolve().relative_to(self.path.parent.resolve()).as_posix()
 
         def insert(db: sqlite3.Connection, table: str, columns: list[str], rows: list[list[Any]]) -> None:
             if rows:

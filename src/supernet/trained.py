@@ -19,7 +19,7 @@ from supernet.evaluate.landscape import Landscape, loss_landscape
 from supernet.run import CHECKPOINT, Run
 from supernet.runtime import Runtime
 from supernet.store import ResultStore
-from supernet.train.checkpoint import load_checkpoint
+from supernet.train.checkpoint import load_checkpoint, restore
 
 
 def evaluate_run(
@@ -51,8 +51,8 @@ def load_trained(store: ResultStore, run_id: str, overrides: list[str]) -> tuple
     rt = Runtime.from_config(cfg.device, cfg.runtime)
     state = load_checkpoint(ckpt, rt.device)
     model = rt.prepare(run.build_model())
-    model.load_state_dict(state["trainer"]["model"])
-    return run, rt, model, int(state["epoch"])
+    epoch = restore(ckpt, lambda: (model.load_state_dict(state["trainer"]["model"]), int(state["epoch"]))[1])
+    return run, rt, model, epoch
 
 
 def run_landscape(store: ResultStore, run_id: str, overrides: list[str], *, archs: int, images: int,

@@ -7,6 +7,7 @@ archives go through one parser. Decoding 60k JPEGs takes ~10 s, so decoded array
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -81,6 +82,9 @@ class _Tree:
     read: Callable[[str], bytes]
 
 
+MAX_ARCHIVE_BYTES = 4 << 30  # uncompressed files of an archive; CIFAR-10 needs ~180 MB
+
+
 def load_cifar10(root: str | Path, cache_dir: Path | None = None, download: bool = True) -> ImageDataset:
     """Load CIFAR-10 from any accepted layout (see ``LAYOUTS``), using the decoded-array cache."""
     root = Path(root).expanduser()
@@ -97,8 +101,8 @@ def load_cifar10(root: str | Path, cache_dir: Path | None = None, download: bool
             archive = _download(root)
     elif root.is_file() and root.name.lower().endswith(_ARCHIVE_SUFFIXES):
         archive = root
-    elif not root.exists() and download:
-        archive = _download(root)
+    elif not root.exists() and download and not root.name.lower().endswith(_ARCHIVE_SUFFIXES):
+        archive = _download(root)  # a missing directory is where the download goes; a missing archive is a typo
     else:
         raise _no_data(root)
     stat = archive.stat()
@@ -160,14 +164,20 @@ def _tar_tree(path: Path) -> _Tree:
     """Read all members in archive order: gzip cannot seek, so random access per member would be quadratic."""
     blobs: dict[str, bytes] = {}
     dirs: set[str] = set()
+    total = 0
     try:
         with tarfile.open(path, "r:*") as tf:
             for member in tf:
                 name = "/".join(p for p in PurePosixPath(member.name).parts if p not in ("/", "."))
                 if member.isdir():
                     dirs.add(name)
-                elif member.isfile() and (f := tf.extractfile(member)) is not None:
-                    blobs[name] = f.read()
+                elif member.isfile():
+                    total += member.size  # checked before the member is read: a small archive can expand hugely
+                    if total > MAX_ARCHIVE_BYTES:
+                        raise SupernetError(f"archive {path} holds more than {MAX_ARCHIVE_BYTES >> 30} GiB of files; "
+                                            "CIFAR-10 is about 180 MB: this is not a CIFAR-10 archive")
+                    if (f := tf.extractfile(member)) is not None:
+                        blobs[name] = f.read()
     except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
         raise SupernetError(f"cannot read archive {path}: {e}") from e
     tops = {n.split("/", 1)[0] for n in blobs}
@@ -179,7 +189,18 @@ def _tar_tree(path: Path) -> _Tree:
 
 
 def _download(root: Path) -> Path:
+    created = [d for d in (root, *root.parents) if not d.exists()]
     root.mkdir(parents=True, exist_ok=True)
+    try:
+        return _fetch(root)
+    except BaseException:
+        for d in created:  # a failed download leaves no empty directory behind (innermost first)
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
+
+
+def _fetch(root: Path) -> Path:
     dest = root / ARCHIVE_NAME
     # A name of its own per process: concurrent first runs (a sweep's Ray tasks) must not interleave writes.
     part = dest.with_name(f"{dest.name}.{os.getpid()}.part")

@@ -31,9 +31,12 @@ def load_dataset(cfg: Config) -> ImageDataset:
         raise SupernetError("no dataset given: set data.root=PATH (CIFAR-10 batches, image folder or .tar.gz)")
     cache = Path(cfg.data.cache_dir) if cfg.data.cache_dir else None
     ds = load_cifar10(cfg.data.root, cache_dir=cache)
-    if len(ds.classes) > cfg.supernet.num_classes:
+    if len(ds.classes) != cfg.supernet.num_classes:  # fewer would train a head for classes that never occur and
+        # rank against a benchmark trained on all of them
         raise SupernetError(
-            f"the dataset has {len(ds.classes)} classes but supernet.num_classes={cfg.supernet.num_classes}"
+            f"the dataset at {cfg.data.root} has {len(ds.classes)} classes but supernet.num_classes="
+            f"{cfg.supernet.num_classes} (the benchmark's ground truth is for {cfg.supernet.num_classes}): give the "
+            "complete dataset"
         )
     if cfg.data.max_train_images is not None and cfg.data.max_train_images < len(ds.train_y):
         ds = subset(ds, cfg.data.max_train_images, len(ds.test_y), cfg.seed)

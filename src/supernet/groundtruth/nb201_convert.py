@@ -35,12 +35,16 @@ def _load(path: Path) -> Mapping[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise SupernetError(
-            f"refusing {path}: it contains code objects (classes or functions), not just plain data, "
-            f"and loading it could run arbitrary code; use the official plain-dict release ({e})"
-        ) from None
+        # PyTorch's message suggests weights_only=False, which would run the file's code: never repeat it.
+        globals_named = [ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln]
+        if globals_named:
+            raise SupernetError(
+                f"refusing {path}: it names code (classes or functions), not just plain data, and loading it could "
+                f"run arbitrary code; use the official plain-dict release ({globals_named[0][:100]})"
+            ) from None
+        raise SupernetError(f"NAS-Bench-201 file {path} is corrupt or not a torch file") from None
     except (RuntimeError, EOFError, OSError) as e:
-        raise SupernetError(f"NAS-Bench-201 file {path} is corrupt or not a torch file: {e}") from e
+        raise SupernetError(f"NAS-Bench-201 file {path} is corrupt or not a torch file: {str(e)[:100]}") from None
     if not isinstance(data, Mapping) or "arch2infos" not in data:
         raise SupernetError(f"{path} is not a NAS-Bench-201 release: no 'arch2infos' dict at the top level")
     return data

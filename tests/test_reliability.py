@@ -1,0 +1,161 @@
+"""Issue 13, section 4: the holes a hostile-input run found that need a trained run, a lock, or a moved store."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from supernet import cli
+from supernet.config import load_config
+from supernet.data import cifar
+from supernet.errors import SupernetError
+from supernet.run import CHECKPOINT, Run
+from supernet.runlock import hold, is_held, shown_status
+from supernet.store import ResultStore
+from supernet.trained import evaluate_run
+
+RECIPE = str(Path(__file__).resolve().parents[1] / "recipes" / "nb201-cpu.yaml")
+
+
+def _main(monkeypatch, capsys, argv: list[str]) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["supernet", *argv])
+    capsys.readouterr()
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture
+def trained(tiny_overrides):
+    cfg = load_config(RECIPE, [*tiny_overrides, "protocol.epochs=1", "evaluation.bootstrap=0"])
+    run = Run(cfg)
+    run.train()
+    return run, tiny_overrides
+
+
+@pytest.mark.parametrize("content", [{"foo": 1}, [1, 2], "wrong-shape"], ids=["dict", "list", "wrong-shape"])
+def test_a_checkpoint_of_another_structure_is_one_clear_error_on_resume_and_evaluate(trained, content, monkeypatch,
+                                                                                      capsys):
+    run, overrides = trained
+    ckpt = run.dir / CHECKPOINT
+    if content == "wrong-shape":
+        state = torch.load(ckpt, weights_only=True)
+        name = next(k for k, v in state["trainer"]["model"].items() if v.dim() == 4)
+        state["trainer"]["model"][name] = torch.zeros(1, 1, 1, 1)
+        content = state
+    torch.save(content, ckpt)
+    before = run.store.get_run(run.id).status
+    code, err = _main(monkeypatch, capsys, ["evaluate", run.id, "--out-dir", run.cfg.out_dir])
+    assert code == 2 and err.startswith("error: checkpoint ") and "does not fit this run's super-net" in err, err
+    assert len(err.splitlines()) == 1 and "weights_only" not in err
+    code, err = _main(monkeypatch, capsys, ["train", RECIPE, *overrides, "protocol.epochs=1"])  # the same run: resumes
+    assert code == 2 and "does not fit this run's super-net" in err and len(err.splitlines()) == 1, err
+    assert run.store.get_run(run.id).status == before  # nothing marked running or failed
+
+
+def test_a_store_moved_with_its_runs_still_finds_their_checkpoints(trained, tmp_path):
+    run, _ = trained
+    moved = tmp_path / "moved"
+    shutil.move(run.cfg.out_dir, moved)
+    store = ResultStore(moved / "supernet.db")
+    assert store.get_run(run.id).run_dir == str(moved / run.id)
+    ev = evaluate_run(store, run.id, ["evaluation.bootstrap=0"])
+    assert len(ev.archs) == len(run.pool)
+
+
+def test_a_second_process_on_one_run_is_refused_and_a_dead_one_shows_stale(trained, monkeypatch, capsys):
+    run, overrides = trained
+    out = run.cfg.out_dir
+    with hold(out, run.id):
+        assert is_held(out, run.id)
+        code, err = _main(monkeypatch, capsys, ["train", RECIPE, *overrides, "protocol.epochs=1"])
+        assert code == 2 and f"run {run.id} is being trained by process " in err, err
+        with pytest.raises(SupernetError, match="being trained by process"), hold(out, run.id):
+            pass
+    assert not is_held(out, run.id)
+    assert shown_status(out, run.id, "running") == "stale"  # as a process killed with -9 leaves it
+    with hold(out, run.id):
+        assert shown_status(out, run.id, "running") == "running"
+
+
+def test_runs_lists_a_dead_run_as_stale(trained, monkeypatch, capsys):
+    run, _ = trained
+    run.store.set_status(run.id, "running")
+    monkeypatch.setattr(sys, "argv", ["supernet", "runs", "--out-dir", run.cfg.out_dir])
+    capsys.readouterr()
+    cli.main()
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith(run.id))
+    assert line.split()[1] == "stale"
+
+
+def test_resuming_says_so_and_a_data_error_comes_alone(trained, monkeypatch, capsys, tmp_path):
+    run, overrides = trained
+    code, err = _main(monkeypatch, capsys, ["train", RECIPE, *overrides, "protocol.epochs=1", "evaluation.bootstrap=0"])
+    assert code == 0 and f"run {run.id} -> " in err and "resuming from epoch 1" in err
+    code, err = _main(monkeypatch, capsys, ["train", RECIPE, *overrides, f"data.root={tmp_path / 'none.tar.gz'}"])
+    assert code == 2 and err.splitlines() == [err.splitlines()[0]] and "does not exist" in err, err
+
+
+def test_ctrl_c_prints_the_resume_hint(trained, monkeypatch, capsys):
+    run, overrides = trained
+
+    def interrupt(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Run, "train", interrupt)
+    code, err = _main(monkeypatch, capsys, ["train", RECIPE, *overrides])
+    assert code == 130 and "re-run the same command to resume" in err and "aborted" not in err
+
+
+def test_a_zero_byte_store_is_refused_not_treated_as_empty(tmp_path, monkeypatch, capsys):
+    (tmp_path / "supernet.db").write_bytes(b"")
+    code, err = _main(monkeypatch, capsys, ["runs", "--out-dir", str(tmp_path)])
+    assert code == 2 and "is empty (0 bytes)" in err
+    assert (tmp_path / "supernet.db").stat().st_size == 0
+
+
+def test_a_nine_class_folder_is_refused(tiny_cifar, tiny_overrides, tmp_path, monkeypatch, capsys):
+    nine = tmp_path / "nine"
+    shutil.copytree(tiny_cifar, nine)
+    for split in ("train", "test"):
+        shutil.rmtree(nine / split / "truck")
+    overrides = [o for o in tiny_overrides if not o.startswith("data.root=")] + [f"data.root={nine}"]
+    code, err = _main(monkeypatch, capsys, ["train", RECIPE, *overrides])
+    assert code == 2 and "has 9 classes but supernet.num_classes=10" in err, err
+
+
+def test_a_failed_download_leaves_no_empty_directory(tmp_path, monkeypatch):
+    monkeypatch.setattr(cifar, "URL", "http://127.0.0.1:9/cifar-10-python.tar.gz")  # nothing listens on port 9
+    target = tmp_path / "a" / "b"
+    with pytest.raises(SupernetError, match="could not download CIFAR-10"):
+        cifar.load_cifar10(target)
+    assert not (tmp_path / "a").exists()
+
+
+def test_an_archive_that_expands_too_far_is_refused_before_reading(tmp_path, monkeypatch):
+    path = tmp_path / "big.tar"
+    with tarfile.open(path, "w") as tf:
+        for name in ("train/cat/0.png", "train/cat/1.png"):
+            info = tarfile.TarInfo(name)
+            info.size = 600
+            tf.addfile(info, io.BytesIO(b"\0" * 600))
+    monkeypatch.setattr(cifar, "MAX_ARCHIVE_BYTES", 1000)
+    with pytest.raises(SupernetError, match="holds more than"):
+        cifar.load_cifar10(path)
+
+
+def test_random_bytes_are_not_called_code(tmp_path, monkeypatch, capsys):
+    bad = tmp_path / "random.pth"
+    bad.write_bytes(bytes(range(256)) * 20)
+    code, err = _main(monkeypatch, capsys, ["convert", "nasbench201", str(bad), str(tmp_path / "out.npz")])
+    assert code == 2 and "corrupt or not a torch file" in err and "code" not in err.split(":", 1)[1], err
+    assert "weights_only" not in err
