@@ -12,7 +12,7 @@ import difflib
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -23,7 +23,8 @@ from supernet.registry import get_space, space_names
 
 # Evaluation keys that define a run (its pool and when it is evaluated); all others may change
 # when a checkpoint is re-evaluated, and do not enter the run id, except the EVAL_LEVEL_KEYS (see run_id).
-RUN_IDENTITY_EVAL_KEYS = ("every", "pool_size", "per_subspace")
+RUN_IDENTITY_EVAL_KEYS = ("every", "pool_size", "per_subspace", "pool_unique")
+ADDED_IDENTITY_EVAL_KEYS = ("pool_unique",)  # added later: in the id only when set, so older ids hold
 # Evaluation keys that are levels of a factor: a non-default value enters the run id (the default stays out,
 # so older ids hold); bn_batches only with bn=recalibrate, the one mode it acts in.
 EVAL_LEVEL_KEYS = ("bn", "bn_batches", "score", "ensemble")
@@ -151,7 +152,12 @@ class ProtocolConfig(_Strict):
 
 class EvaluationConfig(_Strict):
     every: int = Field(30, ge=0, description="evaluate the pool every E epochs (0: only at the end)")
-    pool_size: int = Field(200, ge=2, description="architectures drawn without replacement from the seed")
+    pool_size: Annotated[int, Field(ge=2)] | Literal["all"] = Field(
+        200, description="architectures drawn without replacement from the seed; all: every architecture with "
+        "ground truth (NB201: 15,625; evaluated in chunks stored as they finish, so a stopped evaluation resumes)",
+    )
+    pool_unique: bool = Field(False, description="draw the pool from one architecture per isomorphism class only "
+                              "(NB201: 6,466; the first of each class in table order)")
     bn: Literal["batch", "running", "recalibrate"] = Field(
         "batch", description="batch: batch statistics at evaluation (the paper's fix); running: tracked; "
         "recalibrate: per architecture, statistics of evaluation.bn_batches training batches (SPOS)"
@@ -250,7 +256,7 @@ class Config(_Strict):
     @model_validator(mode="after")
     def _factors_fit_the_space(self) -> Config:
         s, ev, p = self.supernet, self.evaluation, self.protocol
-        if ev.top_k > ev.pool_size:
+        if ev.pool_size != "all" and ev.top_k > ev.pool_size:
             raise ValueError(f"evaluation.top_k={ev.top_k} exceeds evaluation.pool_size={ev.pool_size}")
         if ev.bn == "running" and not s.bn_track_stats:
             raise ValueError("evaluation.bn=running needs supernet.bn_track_stats=true (no running statistics otherwise)")
@@ -297,7 +303,8 @@ class Config(_Strict):
     def run_id(self) -> str:
         """Deterministic id: re-running the same experiment finds (and resumes) the same run."""
         ident = self.model_dump(exclude={"device", "out_dir", "resume", "progress"})
-        ident["evaluation"] = {k: ident["evaluation"][k] for k in RUN_IDENTITY_EVAL_KEYS}
+        ident["evaluation"] = {k: ident["evaluation"][k] for k in RUN_IDENTITY_EVAL_KEYS
+                               if k not in ADDED_IDENTITY_EVAL_KEYS or ident["evaluation"][k]}
         for key in EVAL_LEVEL_KEYS:
             # How the headline evaluations score (BN mode, score, ensemble) is a level of a factor: that level
             # must not share the run (and its metrics) of a recipe that differs in nothing else. Defaults left

@@ -23,17 +23,35 @@ def draw_pool(candidates: list[str], size: int, seed: int, stream: int = streams
     return [candidates[int(i)] for i in idx]
 
 
+def candidates(kit: SpaceKit, cfg: Config, subspace: int | None) -> list[str]:
+    """The keys a pool is drawn from: those with ground truth in the (sub-)space; with
+    ``evaluation.pool_unique`` only the first of each isomorphism class (table order)."""
+    keys = kit.candidates(subspace)
+    if not cfg.evaluation.pool_unique:
+        return keys
+    seen: set[str] = set()
+    out = []
+    for k in keys:
+        u = kit.space.unique_key(kit.arch_of(k))
+        if u not in seen:
+            seen.add(u)
+            out.append(k)
+    return out
+
+
 def pool_groups(kit: SpaceKit, cfg: Config) -> list[tuple[str, list[str]]]:
     """(metric prefix, pool) pairs: one pool, or one per sub-space for Baseline-v2 (SPEC 6.5)."""
     ev = cfg.evaluation
     if not ev.per_subspace:
-        return [("", draw_pool(kit.candidates(cfg.space.subspace), ev.pool_size, cfg.seed))]
+        keys = candidates(kit, cfg, cfg.space.subspace)
+        return [("", keys if ev.pool_size == "all" else draw_pool(keys, ev.pool_size, cfg.seed))]
     groups = []
     for k in kit.subspaces():
-        keys = kit.candidates(k)
+        keys = candidates(kit, cfg, k)
         if len(keys) >= MIN_GROUP:
-            groups.append((f"sub{k}/", draw_pool(keys, min(ev.pool_size, len(keys)), cfg.seed,
-                                                 stream=streams.subspace_pool(k))))
+            size = len(keys) if ev.pool_size == "all" else min(ev.pool_size, len(keys))
+            groups.append((f"sub{k}/", keys if size == len(keys) and ev.pool_size == "all"
+                           else draw_pool(keys, size, cfg.seed, stream=streams.subspace_pool(k))))
     if not groups:
         raise SupernetError(f"evaluation.per_subspace: no sub-space has {MIN_GROUP} architectures with ground truth")
     return groups

@@ -8,6 +8,8 @@ checkpoint first, so it never holds an epoch twice.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -48,6 +50,7 @@ CHECKPOINT = "checkpoint.pt"
 TRAIN_ARCHS = "train_archs.txt"  # the keys of space.subsample, one per line
 LANDMARKS = "landmarks.txt"  # protocol.landmarks: key and ground truth, worst first
 SNAPSHOTS = "snapshots"  # evaluation.ensemble: the model weights of the last epochs, epoch-NNNN.pt
+EVAL_CHUNK = 256  # architectures per stored chunk of an evaluation
 SUPERNET_LOSS = "supernet_loss"  # the arch_scores scorer holding the super-net's mean cross-entropy
 
 
@@ -82,17 +85,29 @@ class Run:
         ``calibration``: the training batches of ``evaluation.bn=recalibrate``."""
         ev, kit = self.cfg.evaluation, self.kit
         members = self.ensemble(model, epoch, rt)
-        start = time.perf_counter()
-        bar = tqdm(total=len(self.archs) * len(members), desc=f"evaluate ({ev.bn} BN)", unit="arch", leave=False,
-                   disable=not self.cfg.progress)
-        acc, loss = np.zeros(len(self.archs)), np.zeros(len(self.archs))
+        settings_row = {**ev.model_dump(), "precision": self.cfg.runtime.precision}
+        label = json.dumps({"epoch": epoch, "kind": kind, "settings": settings_row, "n_images": sum(
+            y.numel() for _, y in batches), "pool": hashlib.sha1("\n".join(self.pool).encode()).hexdigest()},
+            sort_keys=True)
+        done = self.store.partial(self.id, label)
+        todo = [i for i in range(len(self.archs)) if i not in done]
+        bar = tqdm(total=len(self.archs) * len(members), initial=len(done) * len(members),
+                   desc=f"evaluate ({ev.bn} BN)", unit="arch", leave=False, disable=not self.cfg.progress)
         with bar:
-            for member in members:  # a temporal ensemble averages the scores of the last epochs' weights
-                reseed(member, self.cfg.seed, streams.EVAL, epoch)
-                a, lo = supernet_scores(member, self.archs, batches, ev.bn, on_arch=lambda: bar.update(), runtime=rt,
-                                        calibration=calibration)
-                acc, loss = acc + a / len(members), loss + lo / len(members)
-        seconds = time.perf_counter() - start
+            for at in range(0, len(todo), EVAL_CHUNK):  # stored chunk by chunk: a large pool resumes where it stopped
+                chunk = todo[at:at + EVAL_CHUNK]
+                start = time.perf_counter()
+                acc, loss = np.zeros(len(chunk)), np.zeros(len(chunk))
+                for member in members:  # a temporal ensemble averages the scores of the last epochs' weights
+                    reseed(member, self.cfg.seed, streams.EVAL, epoch)
+                    a, lo = supernet_scores(member, [self.archs[i] for i in chunk], batches, ev.bn,
+                                            on_arch=lambda: bar.update(), runtime=rt, calibration=calibration)
+                    acc, loss = acc + a / len(members), loss + lo / len(members)
+                self.store.add_partial(self.id, label, chunk, acc, loss, time.perf_counter() - start)
+        stored = self.store.partial(self.id, label)
+        acc = np.array([stored[i][0] for i in range(len(self.archs))])
+        loss = np.array([stored[i][1] for i in range(len(self.archs))])
+        seconds = float(sum(v[2] for v in stored.values()))
         score = ranking_score(acc, loss, ev.score)
         settings = MetricSettings.from_config(ev)
         proxies = self.proxy_scores(proxy_batch, rt)
@@ -107,9 +122,8 @@ class Run:
         result = PoolEvaluation(self.pool, acc, truth, ranks, self.params, metrics, seconds, score=score)
         self.store.add_evaluation(
             self.id, epoch=epoch, bn=ev.bn, split=ev.split, n_images=sum(y.numel() for _, y in batches),
-            batch_size=int(batches[0][1].numel()), settings={**ev.model_dump(), "precision": self.cfg.runtime.precision},
-            seconds=seconds,
-            archs=result.rows(), metrics=metrics, kind=kind, scores={**proxies, SUPERNET_LOSS: loss},
+            batch_size=int(batches[0][1].numel()), settings=settings_row, seconds=seconds,
+            archs=result.rows(), metrics=metrics, kind=kind, scores={**proxies, SUPERNET_LOSS: loss}, partial=label,
         )
         return result
 

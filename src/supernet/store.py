@@ -53,6 +53,10 @@ CREATE TABLE IF NOT EXISTS sweep_runs (
     sweep TEXT NOT NULL, position INTEGER NOT NULL, factor TEXT NOT NULL, level TEXT NOT NULL,
     seed INTEGER NOT NULL, run_id TEXT NOT NULL, PRIMARY KEY (sweep, position)
 );
+CREATE TABLE IF NOT EXISTS partial_scores (
+    run_id TEXT NOT NULL, label TEXT NOT NULL, position INTEGER NOT NULL, accuracy REAL NOT NULL,
+    loss REAL NOT NULL, seconds REAL NOT NULL, PRIMARY KEY (run_id, label, position)
+);
 CREATE TABLE IF NOT EXISTS metrics (
     evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE, name TEXT NOT NULL, value REAL,
     PRIMARY KEY (evaluation_id, name)
@@ -137,6 +141,7 @@ class ResultStore:
         evaluations up to label E and epoch rows below E, so nothing is ever stored twice.
         """
         with self._tx() as db:
+            db.execute("DELETE FROM partial_scores WHERE run_id=?", (run_id,))
             db.execute("DELETE FROM evaluations WHERE run_id=? AND epoch>?", (run_id, epochs_done))
             db.execute("DELETE FROM epochs WHERE run_id=? AND epoch>=?", (run_id, epochs_done))
             db.execute("UPDATE runs SET epochs_done=? WHERE id=?", (epochs_done, run_id))
@@ -211,6 +216,7 @@ class ResultStore:
         metrics: dict[str, float],
         kind: str = "train",
         scores: Mapping[str, Sequence[float]] | None = None,
+        partial: str | None = None,
     ) -> int:
         """Store one pool evaluation atomically: (arch, accuracy, ground truth, rank, params) rows.
 
@@ -218,9 +224,12 @@ class ResultStore:
 
         ``kind`` is ``train`` for the evaluations of the training protocol (the run's headline) and
         ``manual`` for ``supernet evaluate``; a manual evaluation replaces an identical earlier one.
+        ``partial``: the label of the partial scores this evaluation completes (deleted in the same transaction).
         """
         settings_json = json.dumps(settings, sort_keys=True)
         with self._tx() as db:
+            if partial is not None:
+                db.execute("DELETE FROM partial_scores WHERE run_id=? AND label=?", (run_id, partial))
             if kind == "manual":
                 db.execute(
                     "DELETE FROM evaluations WHERE run_id=? AND epoch=? AND bn=? AND settings=? AND kind='manual'",
@@ -238,6 +247,21 @@ class ResultStore:
                            [(eid, a[0], name, float(v)) for name, vs in (scores or {}).items()
                             for a, v in zip(archs, vs, strict=True)])
         return eid
+
+    def add_partial(self, run_id: str, label: str, positions: Sequence[int], accuracy: Sequence[float],
+                    loss: Sequence[float], seconds: float) -> None:
+        """Scores of a chunk of an evaluation in progress (``label`` names the evaluation): a stopped evaluation
+        of a large pool resumes after its last stored chunk. The chunk's seconds are split over its rows."""
+        each = seconds / max(len(positions), 1)
+        with self._tx() as db:
+            db.executemany("INSERT OR REPLACE INTO partial_scores VALUES (?, ?, ?, ?, ?, ?)",
+                           [(run_id, label, int(i), float(a), float(lo), each)
+                            for i, a, lo in zip(positions, accuracy, loss, strict=True)])
+
+    def partial(self, run_id: str, label: str) -> dict[int, tuple[float, float, float]]:
+        """position -> (accuracy, loss, seconds) of an evaluation in progress."""
+        return {int(i): (a, lo, sec) for i, a, lo, sec in self._db.execute(
+            "SELECT position, accuracy, loss, seconds FROM partial_scores WHERE run_id=? AND label=?", (run_id, label))}
 
     def evaluations(self, run_id: str) -> list[dict[str, Any]]:
         cur = self._db.execute("SELECT * FROM evaluations WHERE run_id=? ORDER BY id", (run_id,))
