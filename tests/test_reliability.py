@@ -159,3 +159,33 @@ def test_random_bytes_are_not_called_code(tmp_path, monkeypatch, capsys):
     code, err = _main(monkeypatch, capsys, ["convert", "nasbench201", str(bad), str(tmp_path / "out.npz")])
     assert code == 2 and "corrupt or not a torch file" in err and "code" not in err.split(":", 1)[1], err
     assert "weights_only" not in err
+
+
+def test_pool_export_and_runs_json_for_pandas(trained, monkeypatch, capsys, tmp_path):
+    import csv
+    import json
+
+    run, _ = trained
+    out = run.cfg.out_dir
+    evaluate_run(run.store, run.id, ["evaluation.bootstrap=0"])  # a second evaluation: rows of both are written
+    code, err = _main(monkeypatch, capsys, ["show", run.id, "--out-dir", out, "--pool", str(tmp_path / "p.csv")])
+    assert code == 0, err
+    rows = list(csv.DictReader(open(tmp_path / "p.csv")))
+    evaluations = run.store.evaluations(run.id)
+    assert len(rows) == len(run.pool) * len(evaluations) == 40
+    stored = {r[0]: r for r in run.store.arch_results(evaluations[0]["id"])}
+    first = rows[0]
+    assert float(first["supernet_acc"]) == stored[first["arch"]][1] and float(first["ground_truth"]) == stored[first["arch"]][2]
+    loss = run.store.arch_scores(evaluations[0]["id"])["supernet_loss"][first["arch"]]
+    assert float(first["supernet_loss"]) == pytest.approx(loss)
+    code, _ = _main(monkeypatch, capsys, ["show", run.id, "--out-dir", out, "--pool", str(tmp_path / "p.json")])
+    lines = (tmp_path / "p.json").read_text().splitlines()
+    assert code == 0 and len(lines) == 40 and json.loads(lines[0])["arch"] == first["arch"]
+    code, err = _main(monkeypatch, capsys, ["show", run.id, "--out-dir", out, "--pool", str(tmp_path / "p.xlsx")])
+    assert code == 2 and "give a .csv or .json" in err
+    monkeypatch.setattr(sys, "argv", ["supernet", "runs", "--out-dir", out, "--json"])
+    capsys.readouterr()
+    cli.main()
+    (record,) = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
+    assert record["id"] == run.id and record["status"] == "completed" and record["metrics"]["skdt"] == pytest.approx(
+        run.store.latest_metrics(run.id)["skdt"])

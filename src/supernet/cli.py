@@ -7,6 +7,7 @@ Every user mistake surfaces as one ``error: ...`` line and exit code 2, never a 
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -73,7 +74,8 @@ def _open_store(out_dir: str):  # noqa: ANN202 - keeps the import lazy
 
 @cli.command()
 @OUT_DIR
-def runs(out_dir: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per run (id, status, epochs, config, metrics)")
+def runs(out_dir: str, as_json: bool) -> None:
     """List runs with their status and headline metrics (``stale``: marked running, but no process holds it)."""
     from supernet.config import supervised
     from supernet.evaluate import catalogue
@@ -81,6 +83,13 @@ def runs(out_dir: str) -> None:
 
     store = _open_store(out_dir)
     rows = [(row, store.latest_metrics(row.id)) for row in store.runs()]
+    if as_json:  # for pandas: pd.read_json(..., lines=True)
+        for row, m in rows:
+            click.echo(json.dumps(_finite({"id": row.id, "name": row.name, "space": row.space, "seed": row.seed,
+                                           "status": shown_status(out_dir, row.id, row.status),
+                                           "epochs_done": row.epochs_done, "supervised": supervised(row.config) is not None,
+                                           "run_dir": row.run_dir, "config": row.config, "metrics": m}), allow_nan=False))
+        return
     head = catalogue.metric(catalogue.HEADLINE)
     cols = [(m.name, m.short, m) for m in catalogue.METRICS if m.runs]  # (stored key, title, catalogue row)
     if any("params/" + head.name in m for _, m in rows):
@@ -107,7 +116,9 @@ def runs(out_dir: str) -> None:
 @OUT_DIR
 @click.option("--figure", type=click.Path(dir_okay=False),
               help="also plot the pool of the last epoch: super-net accuracy histogram per BN mode (Fig. 6), and vs truth")
-def show(run_id: str, out_dir: str, figure: str | None) -> None:
+@click.option("--pool", "pool_file", type=click.Path(dir_okay=False),
+              help="write one row per architecture and evaluation (.csv, or .json: one object per line)")
+def show(run_id: str, out_dir: str, figure: str | None, pool_file: str | None) -> None:
     """Every evaluation of a run: super-net metrics next to the training-free baselines."""
     from supernet.config import supervised
     from supernet.evaluate import catalogue
@@ -117,6 +128,8 @@ def show(run_id: str, out_dir: str, figure: str | None) -> None:
     row = store.get_run(run_id)
     if figure:
         _pool_figure(store, row.id, figure)
+    if pool_file:
+        _write_pool(store, row.id, pool_file)
     click.echo(f"run {row.id}  status {shown_status(out_dir, row.id, row.status)}  epochs {row.epochs_done}  "
                f"dir {row.run_dir}")
     if supervised(row.config):
@@ -177,6 +190,50 @@ def _pool_figure(store, run_id: str, path: str) -> None:  # noqa: ANN001 - Resul
         groups.append((label, np.array([r[1] for r in rows]), np.array([r[2] for r in rows])))
     click.echo(f"wrote {plot_pool(groups, path, title=f'{run_id}, epoch {last}', baseline=_best_baseline_points(store, e))}",
                err=True)
+
+
+def _pool_rows(store, run_id: str) -> list[dict]:  # noqa: ANN001 - ResultStore, kept lazy
+    """One row per (evaluation, architecture): the super-net's accuracy, ground truth, rank, parameters and
+    every other stored score (proxies, the super-net's loss)."""
+    out = []
+    for e in store.evaluations(run_id):
+        scores = store.arch_scores(e["id"])
+        for arch, acc, truth, rank, params in store.arch_results(e["id"]):
+            out.append({"evaluation": e["id"], "epoch": e["epoch"], "kind": e["kind"], "bn": e["bn"], "arch": arch,
+                        "supernet_acc": acc, "ground_truth": truth, "gt_rank": rank, "params": params,
+                        **{name: by_arch.get(arch) for name, by_arch in sorted(scores.items())}})
+    return out
+
+
+def _write_pool(store, run_id: str, path: str) -> None:  # noqa: ANN001 - ResultStore, kept lazy
+    import csv
+
+    rows = _pool_rows(store, run_id)
+    if not rows:
+        raise SupernetError(f"run {run_id} has no evaluation yet: no pool to write")
+    if path.endswith(".json"):
+        text = "".join(json.dumps(_finite(r), allow_nan=False) + "\n" for r in rows)
+        Path(path).write_text(text)
+    elif path.endswith(".csv"):
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        raise SupernetError(f"--pool {path}: give a .csv or .json file name")
+    click.echo(f"wrote {len(rows)} rows to {path}", err=True)
+
+
+def _finite(value: object) -> object:
+    """JSON has no NaN: an undefined metric (a stored NaN) becomes null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _best_baseline_points(store, evaluation: dict):  # noqa: ANN001, ANN202 - ResultStore, kept lazy
