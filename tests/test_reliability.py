@@ -189,3 +189,12 @@ def test_pool_export_and_runs_json_for_pandas(trained, monkeypatch, capsys, tmp_
     (record,) = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
     assert record["id"] == run.id and record["status"] == "completed" and record["metrics"]["skdt"] == pytest.approx(
         run.store.latest_metrics(run.id)["skdt"])
+
+
+def test_every_evaluation_names_the_table_size_p_r_ranks_within(trained, monkeypatch, capsys):
+    run, _ = trained
+    assert run.store.latest_metrics(run.id)["psr_space_size"] == 15625
+    monkeypatch.setattr(sys, "argv", ["supernet", "show", run.id, "--out-dir", run.cfg.out_dir])
+    capsys.readouterr()
+    cli.main()
+    assert "P>R ranks within   15,625 architectures of the ground-truth table shipped" in capsys.readouterr().out

@@ -154,6 +154,9 @@ def show(run_id: str, out_dir: str, figure: str | None, pool_file: str | None) -
             if c.show and not c.ranking:
                 spread = f"   (std {c.format(m.get(c.std))})" if c.std else ""
                 click.echo(f"  {c.name:<18} {c.format(m.get(c.name)):>10}{spread}")
+        if m.get("psr_space_size"):
+            click.echo(f"  {'P>R ranks within':<18} {int(m['psr_space_size']):,} architectures of the ground-truth "
+                       f"table {Path(row.config.get('space', {}).get('ground_truth') or 'shipped').name}")
         head = catalogue.metric(catalogue.HEADLINE)
         if "skdt_lo" in m:
             click.echo(f"  {'95% intervals':<18} s-KdT [{_f(m.get('skdt_lo'))}, {_f(m.get('skdt_hi'))}]  "

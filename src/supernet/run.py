@@ -50,6 +50,7 @@ CHECKPOINT = "checkpoint.pt"
 TRAIN_ARCHS = "train_archs.txt"  # the keys of space.subsample, one per line
 LANDMARKS = "landmarks.txt"  # protocol.landmarks: key and ground truth, worst first
 SNAPSHOTS = "snapshots"  # evaluation.ensemble: the model weights of the last epochs, epoch-NNNN.pt
+PSR_SPACE_SIZE = "psr_space_size"  # stored with every evaluation: the ranks P>R is computed within
 EVAL_CHUNK = 256  # architectures per stored chunk of an evaluation
 SUPERNET_LOSS = "supernet_loss"  # the arch_scores scorer holding the super-net's mean cross-entropy
 
@@ -114,6 +115,7 @@ class Run:
         baselines = {**baseline_scores({"params": self.params}), **proxies}
         truth, ranks, metrics = compute_metrics(score, self.pool, kit.gt, dataset=kit.gt_dataset, split=kit.gt_split,
                                                 settings=settings, baselines=baselines)
+        metrics[PSR_SPACE_SIZE] = float(len(kit.gt))  # P>R's r_max: the table's size, not the space's (issue 12.6)
         if len(self.groups) > 1 or self.groups[0][0]:
             metrics.update(self._per_group(score, settings, baselines))
             self._headline_from_groups(metrics, [p for p, _ in self.groups])
