@@ -501,7 +501,10 @@ def tune(recipe: str, overrides: tuple[str, ...], seeds: str, factors: str, metr
 @click.option("--factors", "effects", is_flag=True,
               help="instead: each factor's effect on the final searched model, over every sweep (Fig. 10)")
 @click.option("--space", type=SPACE, help="--factors: one space")
-def report(name: str | None, out_dir: str, figure: str | None, meta: bool, effects: bool, space: str | None) -> None:
+@click.option("--curves", type=click.Path(dir_okay=False),
+              help="with NAME: Fig. 8, s-KdT and final searched model per epoch, a line per level (band: seeds' range)")
+def report(name: str | None, out_dir: str, figure: str | None, meta: bool, effects: bool, space: str | None,
+           curves: str | None) -> None:
     """The table (and figure) of sweep NAME: metrics per level, mean ± std over seeds. No NAME: list sweeps.
 
     --meta: per space, Spearman correlations across all completed super-nets between super-net accuracy,
@@ -516,6 +519,8 @@ def report(name: str | None, out_dir: str, figure: str | None, meta: bool, effec
         raise SupernetError("give one of: a sweep name, --meta, --factors")
     if space is not None and not effects:
         raise SupernetError("--space applies to --factors only")
+    if curves and name is None:
+        raise SupernetError("--curves needs a sweep NAME (`supernet report` lists them)")
     store = _open_store(out_dir)
     if effects:
         _report_effects(store, space, figure)
@@ -535,6 +540,14 @@ def report(name: str | None, out_dir: str, figure: str | None, meta: bool, effec
     if name is None:
         for sweep_name in store.sweeps():
             click.echo(sweep_name)
+        return
+    if curves:
+        from supernet.report.curves import markdown_curves, plot_curves, sweep_curves
+
+        lines = sweep_curves(store, name)
+        click.echo(f"sweep '{name}' per epoch (the paper's Fig. 8): mean over completed seeds [their min, max]\n")
+        click.echo(markdown_curves(lines))
+        click.echo(f"\nwrote {plot_curves(lines, curves, title=name)}", err=True)
         return
     rows = sweep_rows(store, name)
     click.echo(f"sweep '{name}', factor '{rows[0].factor}' (mean ± sample std over completed seeds)\n")
