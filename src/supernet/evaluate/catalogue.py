@@ -86,7 +86,9 @@ class Metric:
     summary: bool = False  # in the one-line summary (train, evaluate, each evaluated epoch)
     report: bool = False  # a column of sweep reports (mean ± std over seeds); ``tune`` can choose levels by it
     report_baselines: bool = False  # also one report column per baseline
-    subspace_mean: bool = False  # Baseline-v2: the headline value is the mean over sub-spaces (baselines too)
+    # Baseline-v2: the headline value is the mean over sub-spaces (baselines too); every ranking metric is, so
+    # no headline figure comes from the union of the sub-space pools (that one is kept as ``pool/<name>``)
+    subspace_mean: bool = False
 
     def __post_init__(self) -> None:
         if not self.short:
@@ -116,19 +118,21 @@ METRICS: tuple[Metric, ...] = (
            runs=True, show=True, summary=True, report=True, subspace_mean=True),
     Metric("spearman", "Spearman", 3, True, True, lambda s, g, r, n, c: spearman(s, g),
            show=True, summary=True, report=True, subspace_mean=True),
-    Metric("p_surpass_random", "P>R", 3, True, True, _p_surpass_random, show=True, summary=True, report=True),
+    Metric("p_surpass_random", "P>R", 3, True, True, _p_surpass_random, show=True, summary=True, report=True,
+           subspace_mean=True),
     Metric("final_acc", "final model", 2, True, True, lambda s, g, r, n, c: final_searched_model(s, g, c.top_k)[0],
-           short="final", unit="%", std="final_acc_std", runs=True, show=True, summary=True, report=True),
+           short="final", unit="%", std="final_acc_std", runs=True, show=True, summary=True, report=True,
+           subspace_mean=True),
     Metric("final_acc_std", "final model std", 2, None, True,
-           lambda s, g, r, n, c: final_searched_model(s, g, c.top_k)[1], unit="%"),
-    Metric("best_rank", "best rank", 0, True, True, _best_rank),
+           lambda s, g, r, n, c: final_searched_model(s, g, c.top_k)[1], unit="%", subspace_mean=True),
+    Metric("best_rank", "best rank", 0, True, True, _best_rank, subspace_mean=True),
     # Top-heavy: what a search keeping the best few gets (issue 11).
     Metric("p_at_top5", "P@top5%", 3, True, True, lambda s, g, r, n, c: precision_at_top(s, g, 0.05),
-           show=True, report=True),
+           show=True, report=True, subspace_mean=True),
     Metric("p_at_top10", "P@top10%", 3, True, True, lambda s, g, r, n, c: precision_at_top(s, g, 0.10),
-           show=True, report=True),
+           show=True, report=True, subspace_mean=True),
     Metric("kdt_top10", "KdT top10%", 3, True, True, lambda s, g, r, n, c: kendall_tau_top(s, g, 0.10),
-           show=True, report=True),
+           show=True, report=True, subspace_mean=True),
     # Derived by the evaluator (evaluate/bootstrap.py): 95 % intervals over pool resamples, and the super-net
     # minus the best baseline on the same resamples (verdict: 1 beats, 0 ties, -1 loses).
     Metric("kdt_lo", "KdT 95% low", 3, None, False, None),
