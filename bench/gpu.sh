@@ -22,3 +22,17 @@ python3 bench/gpu.py --data "$data" data.cache_dir=/tmp/supernet-cache "$@"
 # that a path still computes its extracted network with bf16 and channels-last (cuDNN dilated depthwise convs).
 cd bench && python3 ws_overhead.py --space darts_nds --device cuda --precision bf16 --channels 16 --layers 8 \
     --batch 128 --archs 5 --repeats 5
+# Scaling of one super-net over the card's GPUs (issue 13.1): `supernet train` of the paper's NB201 recipe for 2
+# epochs under torchrun with 1, 2, ... N processes, printing the wall time of each (skipped with one GPU).
+gpus=$(nvidia-smi --list-gpus 2>/dev/null | wc -l || echo 0)
+if [ "$gpus" -gt 1 ]; then
+    for n in $(seq 1 "$gpus"); do
+        start=$(date +%s.%N)
+        python3 -m torch.distributed.run --nproc_per_node="$n" -m supernet train recipes/nb201.yaml \
+            data.root="$data" data.cache_dir=/tmp/supernet-cache out_dir=/tmp/scaling-$n protocol.epochs=2 \
+            evaluation.every=0 evaluation.pool_size=20 evaluation.proxies=none progress=false > /dev/null
+        echo "torchrun scaling: $n GPU(s): $(echo "$(date +%s.%N) - $start" | bc) s for 2 epochs + a 20-arch evaluation"
+    done
+else
+    echo "torchrun scaling: skipped (one GPU)"
+fi

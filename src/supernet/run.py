@@ -8,6 +8,7 @@ checkpoint first, so it never holds an epoch twice.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -23,6 +24,7 @@ from tqdm import tqdm
 from supernet import streams
 from supernet.config import Config, absolute_paths
 from supernet.data.setup import RunData, load_data, proxy_cache_file
+from supernet.distributed import SINGLE, Processes, from_environment
 from supernet.errors import SupernetError
 from supernet.evaluate.catalogue import MetricSettings, baseline_scores, subspace_mean_names
 from supernet.evaluate.evaluator import (
@@ -65,6 +67,7 @@ class Run:
         self.store = store or ResultStore(Path(cfg.out_dir) / "supernet.db")
         self.kit = build_kit(cfg)
         self.set_pool(pool_groups(self.kit, cfg))
+        self.processes = SINGLE  # torchrun: set by train(); rank 0 alone writes
 
     def set_pool(self, groups: list[tuple[str, list[str]]]) -> None:
         """Parse the pool up front: a table that does not fit the space fails before training."""
@@ -90,21 +93,29 @@ class Run:
         label = json.dumps({"epoch": epoch, "kind": kind, "settings": settings_row, "n_images": sum(
             y.numel() for _, y in batches), "pool": hashlib.sha1("\n".join(self.pool).encode()).hexdigest()},
             sort_keys=True)
-        done = self.store.partial(self.id, label)
+        procs = self.processes
+        done = procs.share(self.store.partial(self.id, label) if procs.main else None)
         todo = [i for i in range(len(self.archs)) if i not in done]
         bar = tqdm(total=len(self.archs) * len(members), initial=len(done) * len(members),
-                   desc=f"evaluate ({ev.bn} BN)", unit="arch", leave=False, disable=not self.cfg.progress)
+                   desc=f"evaluate ({ev.bn} BN)", unit="arch", leave=False, disable=not (self.cfg.progress and procs.main))
         with bar:
             for at in range(0, len(todo), EVAL_CHUNK):  # stored chunk by chunk: a large pool resumes where it stopped
                 chunk = todo[at:at + EVAL_CHUNK]
+                mine = chunk[procs.rank::procs.world]  # torchrun: each process scores its share of the chunk
                 start = time.perf_counter()
-                acc, loss = np.zeros(len(chunk)), np.zeros(len(chunk))
+                acc, loss = np.zeros(len(mine)), np.zeros(len(mine))
                 for member in members:  # a temporal ensemble averages the scores of the last epochs' weights
                     reseed(member, self.cfg.seed, streams.EVAL, epoch)
-                    a, lo = supernet_scores(member, [self.archs[i] for i in chunk], batches, ev.bn,
-                                            on_arch=lambda: bar.update(), runtime=rt, calibration=calibration)
+                    a, lo = supernet_scores(member, [self.archs[i] for i in mine], batches, ev.bn,
+                                            on_arch=lambda: bar.update(procs.world), runtime=rt,
+                                            calibration=calibration)
                     acc, loss = acc + a / len(members), loss + lo / len(members)
-                self.store.add_partial(self.id, label, chunk, acc, loss, time.perf_counter() - start)
+                parts = procs.gather((mine, acc.tolist(), loss.tolist(), time.perf_counter() - start))
+                if procs.main:
+                    for positions, a, lo, sec in parts:
+                        self.store.add_partial(self.id, label, positions, a, lo, sec)
+        if not procs.main:
+            return PoolEvaluation(self.pool, np.zeros(0), np.zeros(0), np.zeros(0), self.params, {}, 0.0)
         stored = self.store.partial(self.id, label)
         acc = np.array([stored[i][0] for i in range(len(self.archs))])
         loss = np.array([stored[i][1] for i in range(len(self.archs))])
@@ -153,12 +164,14 @@ class Run:
         k = self.cfg.evaluation.ensemble
         if k <= 1:
             return
-        folder = self.dir / SNAPSHOTS
-        folder.mkdir(exist_ok=True)
-        save_checkpoint(folder / f"epoch-{epoch:04d}.pt", model.state_dict())
-        for old in folder.glob("epoch-*.pt"):
-            if int(old.stem.split("-")[1]) <= epoch - k:
-                old.unlink()
+        if self.processes.main:
+            folder = self.dir / SNAPSHOTS
+            folder.mkdir(exist_ok=True)
+            save_checkpoint(folder / f"epoch-{epoch:04d}.pt", model.state_dict())
+            for old in folder.glob("epoch-*.pt"):
+                if int(old.stem.split("-")[1]) <= epoch - k:
+                    old.unlink()
+        self.processes.barrier()  # every process reads the snapshots at the evaluation that follows
 
     def proxy_scores(self, batch: tuple[torch.Tensor, torch.Tensor] | None, rt: Runtime) -> dict[str, np.ndarray]:
         """The zero-cost proxies of the pool's stand-alone networks (cached on disk per architecture)."""
@@ -250,27 +263,42 @@ class Run:
         preceded by it)."""
         cfg = self.cfg
         rt = Runtime.from_config(cfg.device, cfg.runtime)
+        self.processes = procs = from_environment(rt.device)
+        if procs.active and rt.device.type == "cuda":  # one GPU per process
+            torch.cuda.set_device(procs.local_rank)
+            rt = dataclasses.replace(rt, device=torch.device("cuda", procs.local_rank))
+        if cfg.protocol.batch_size % procs.world:
+            raise SupernetError(f"protocol.batch_size={cfg.protocol.batch_size} does not split over {procs.world} "
+                                "processes; make it a multiple of the number of processes")
         # Build everything that can fail on bad input before the run is marked running.
         data = load_data(cfg, rt)
         torch.manual_seed(cfg.seed)
         model = rt.prepare(self.build_model())
+        if not procs.main:
+            return self._train_locked(data, model, rt, None)
         with hold(cfg.out_dir, self.id):  # a second process on this run id stops here, naming the holder
             return self._train_locked(data, model, rt, on_start)
 
     def _train_locked(self, data: RunData, model: torch.nn.Module, rt: Runtime,
                       on_start: Callable[[int], None] | None) -> dict[str, float]:
-        cfg, store = self.cfg, self.store
+        cfg, store, procs = self.cfg, self.store, self.processes
         ckpt = self.dir / CHECKPOINT
-        resuming = ckpt.exists() and cfg.resume
+        resuming = procs.share(ckpt.exists() and cfg.resume)
         keys = self.train_archs(stored=resuming)
         sampler = self.train_sampler(keys)
         # FairNAS children are not uniform over architectures (NB101): validate on uniform paths.
         valid = make_sampler(self.kit.space, "uniform") if cfg.protocol.sampler == "fairnas" else None
-        trainer = Trainer(model, sampler, cfg.protocol, cfg.seed, rt, valid_sampler=valid)
+        trainer = Trainer(model, sampler, cfg.protocol, cfg.seed, rt, valid_sampler=valid, processes=procs)
         start_epoch = 0
         if resuming:
             state = load_checkpoint(ckpt, rt.device)
             start_epoch = restore(ckpt, lambda: (trainer.load_state_dict(state["trainer"]), int(state["epoch"]))[1])
+        if not procs.main:  # the others wait until rank 0 has the run's directory and row, then train alongside
+            procs.barrier()
+            self.set_pool(procs.share(None))
+            trainer.landmarks = self.landmarks()
+            self._loop(trainer, data, start_epoch)
+            return {}
         if on_start is not None:
             on_start(start_epoch)
         if not start_epoch and self.dir.exists() and not cfg.resume:
@@ -286,6 +314,9 @@ class Run:
                 self.use_stored_pool()
             store.rewind(self.id, start_epoch)
             store.set_pool(self.id, self.groups)
+            if procs.active:
+                procs.barrier()
+                procs.share(self.groups)
             trainer.landmarks = self.landmarks()
             if trainer.landmarks is not None:
                 (self.dir / LANDMARKS).write_text("".join(f"{k}\t{t:.4f}\n" for k, t in
@@ -305,28 +336,32 @@ class Run:
         epochs, every = cfg.protocol.epochs, cfg.evaluation.every
         steps = len(data.train)
         base_sampler = trainer.sampler
-        bar = tqdm(total=epochs * steps, initial=start_epoch * steps, unit="step", disable=not cfg.progress,
+        main = self.processes.main
+        bar = tqdm(total=epochs * steps, initial=start_epoch * steps, unit="step", disable=not (cfg.progress and main),
                    dynamic_ncols=True)
         with bar:
             for epoch in range(start_epoch, epochs):
                 bar.set_description(f"epoch {epoch + 1}/{epochs}")
                 self.few_shot_epoch(trainer, base_sampler, epoch)
                 stats = trainer.train_epoch(epoch, data.train.epoch(epoch), on_step=lambda: bar.update(), steps=steps)
-                if data.valid is not None:
+                if data.valid is not None and main:
                     set_bn_mode(trainer.model, cfg.evaluation.bn)
                     stats.valid_loss, stats.valid_acc = trainer.validate(epoch, data.valid.epoch(0))
                 bar.set_postfix(loss=f"{stats.train_loss:.3f}", acc=f"{stats.train_acc:.1f}",
                                 img_s=f"{stats.images_per_s:.0f}")
-                self.store.add_epoch(self.id, epoch, asdict(stats))
+                if main:
+                    self.store.add_epoch(self.id, epoch, asdict(stats))
                 done = epoch + 1
                 self.keep_snapshot(trainer.model, done)
                 if done == epochs or (every and done % every == 0):
                     m = self.evaluate(trainer.model, data.eval_batches, done, trainer.runtime, proxy_batch=data.proxy,
                                       calibration=data.calibration).metrics
-                    from supernet.evaluate.catalogue import summary
+                    if main:
+                        from supernet.evaluate.catalogue import summary
 
-                    bar.write(f"epoch {done}: {summary(m)}")
-                save_checkpoint(self.dir / CHECKPOINT, {"trainer": trainer.state_dict(), "epoch": done})
+                        bar.write(f"epoch {done}: {summary(m)}")
+                if main:
+                    save_checkpoint(self.dir / CHECKPOINT, {"trainer": trainer.state_dict(), "epoch": done})
 
 
 def _yaml(cfg: Config) -> str:

@@ -19,6 +19,7 @@ from torch import nn
 
 from supernet import streams
 from supernet.config import ProtocolConfig
+from supernet.distributed import SINGLE, Processes
 from supernet.errors import SupernetError
 from supernet.runtime import CPU, Runtime
 from supernet.train.landmarks import Landmarks
@@ -57,15 +58,18 @@ class Trainer:
         runtime: Runtime = CPU,
         valid_sampler: Sampler | None = None,
         landmarks: Landmarks | None = None,
+        processes: Processes = SINGLE,
     ) -> None:
         """``valid_sampler``: the one random path per validation batch (default: the first of ``sampler``'s).
         ``landmarks``: adds their ranking loss to the steps it schedules (its own random stream, so the
         sampled paths are those of the same run without landmarks)."""
         self.model, self.sampler, self.protocol, self.seed = model, sampler, protocol, seed
         self.landmarks = landmarks
+        self.processes = processes  # torchrun: each trains its shard of every batch; gradients are averaged
         # Parameters clipped together; a few-shot super-net's sub-super-nets each on their own.
         groups = getattr(model, "grad_groups", None)
         self.grad_groups = groups() if groups is not None else [list(model.parameters())]
+        self.all_params = list(model.parameters())
         self.runtime = runtime
         self.valid_sampler = valid_sampler or sampler
         self.optimizer = torch.optim.SGD(
@@ -122,7 +126,8 @@ class Trainer:
         first_bad = torch.full((), -1, dtype=torch.long, device=device)
         n = ranked = 0
         start = time.perf_counter()
-        for step, (x, y) in enumerate(batches):
+        procs = self.processes
+        for step, (x, y) in enumerate(procs.shard(batches) if procs.active else batches):
             paths = self.sampler(rng)
             # Zeroed, not None: as in the authors' code, every op that has ever been sampled keeps
             # receiving weight decay and momentum on every step (a part of the weight-decay factor).
@@ -140,17 +145,23 @@ class Trainer:
                 rank = self.landmarks.step(model, x, y, landmark_rng, epoch, step, steps, self.runtime)
                 if rank is not None:
                     rank_sum, ranked = rank_sum + rank, ranked + 1
+            procs.average_gradients(self.all_params)
             for group in self.grad_groups:
                 nn.utils.clip_grad_norm_(group, self.protocol.grad_clip)
             opt.step()
             n += y.numel()
             if on_step is not None:
                 on_step()
+        if procs.active:  # every process stops on a non-finite loss of any; statistics cover all shards
+            first_bad = procs.maximum(first_bad)
+            loss_sum, correct, rank_sum = (procs.sum(t) for t in (loss_sum, correct, rank_sum))
+            n *= procs.world
+            procs.sync_buffers(model)
         self._check_finite(int(first_bad), float(loss_sum), epoch)
         self.scheduler.step()
         seconds = time.perf_counter() - start
         return EpochStats(lr, float(loss_sum) / max(n, 1), 100.0 * float(correct) / max(n, 1), seconds, n / seconds,
-                          rank_loss=float(rank_sum) / ranked if ranked else None)
+                          rank_loss=float(rank_sum) / (ranked * procs.world) if ranked else None)
 
     @torch.inference_mode()
     def validate(self, epoch: int, batches) -> tuple[float, float]:
