@@ -17,7 +17,7 @@ LAYERS = (
     ("supernet.nn", "supernet.supernets", "supernet.data", "supernet.runtime", "supernet.distributed", "supernet.train",
      "supernet.evaluate",
      "supernet.proxies"),
-    ("supernet.plugins", "supernet.pools", "supernet.store", "supernet.runlock"),
+    ("supernet.plugins", "supernet.pools", "supernet.store", "supernet.runlock", "supernet.events"),
     ("supernet.run", "supernet.trained", "supernet.search", "supernet.zerocost", "supernet.experiments", "supernet.report"),
     ("supernet.cli", "supernet.__main__", "supernet"),
 )

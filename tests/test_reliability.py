@@ -198,3 +198,25 @@ def test_every_evaluation_names_the_table_size_p_r_ranks_within(trained, monkeyp
     capsys.readouterr()
     cli.main()
     assert "P>R ranks within   15,625 architectures of the ground-truth table shipped" in capsys.readouterr().out
+
+
+def test_tensorboard_events_hold_the_epochs_every_stored_metric_and_the_fig6_histogram(tiny_overrides):
+    pytest.importorskip("tensorboard", reason="the tensorboard extra (pip install 'supernet[tensorboard]') is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = load_config(RECIPE, [*tiny_overrides, "logging.tensorboard=true", "evaluation.bootstrap=0"])
+    assert cfg.run_id() == load_config(RECIPE, [*tiny_overrides, "evaluation.bootstrap=0"]).run_id()
+    run = Run(cfg)
+    run.train()
+    events = EventAccumulator(str(run.dir / "tensorboard"), size_guidance={"scalars": 0, "histograms": 0}).Reload()
+    tags = events.Tags()
+    losses = [e.value for e in events.Scalars("train/train_loss")]
+    stored = run.store.epochs(run.id)
+    assert losses == pytest.approx([e["train_loss"] for e in stored])
+    evaluations = run.store.evaluations(run.id)
+    for name in ("skdt", "params/skdt", "final_acc", "psr_space_size"):
+        assert [(e.step, e.value) for e in events.Scalars(f"eval/{name}")] == [
+            (ev["epoch"], pytest.approx(ev["metrics"][name])) for ev in evaluations]
+    assert "eval/supernet_accuracy" in tags["histograms"]
+    (last,) = [h for h in events.Histograms("eval/supernet_accuracy") if h.step == 2]
+    assert last.histogram_value.num == len(run.pool)

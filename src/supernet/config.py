@@ -239,6 +239,13 @@ class RuntimeConfig(_Strict):
     cudnn_benchmark: bool = Field(True, description="let cuDNN time its kernels per shape (cuda only)")
 
 
+class LoggingConfig(_Strict):
+    """Where a run's progress is also written; never part of a run's identity."""
+
+    tensorboard: bool = Field(False, description="also write TensorBoard events to RUN_DIR/tensorboard (needs the "
+                              "tensorboard extra)")
+
+
 class Config(_Strict):
     name: str = Field("run", pattern=r"^[A-Za-z0-9._-]+$", description="prefix of the run id (letters, digits, . _ -)")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="fixes split, pool, sampled paths and initialisation")
@@ -252,6 +259,7 @@ class Config(_Strict):
     evaluation: EvaluationConfig = EvaluationConfig()
     data: DataConfig = DataConfig()
     runtime: RuntimeConfig = RuntimeConfig()
+    logging: LoggingConfig = LoggingConfig()
 
     @model_validator(mode="after")
     def _factors_fit_the_space(self) -> Config:
@@ -302,7 +310,7 @@ class Config(_Strict):
 
     def run_id(self) -> str:
         """Deterministic id: re-running the same experiment finds (and resumes) the same run."""
-        ident = self.model_dump(exclude={"device", "out_dir", "resume", "progress"})
+        ident = self.model_dump(exclude={"device", "out_dir", "resume", "progress", "logging"})
         ident["evaluation"] = {k: ident["evaluation"][k] for k in RUN_IDENTITY_EVAL_KEYS
                                if k not in ADDED_IDENTITY_EVAL_KEYS or ident["evaluation"][k]}
         for key in EVAL_LEVEL_KEYS:
@@ -537,7 +545,7 @@ def evaluation_config(row_config: dict, overrides: list[str]) -> Config:
         if key in fields:  # shorthand: bn=running means evaluation.bn=running
             text, key = f"evaluation.{text}", f"evaluation.{key}"
         changes_training = key in {f"evaluation.{k}" for k in RUN_IDENTITY_EVAL_KEYS}
-        allowed = ("evaluation.", "runtime.", "device", "progress", "data.root", "data.cache_dir")
+        allowed = ("evaluation.", "runtime.", "logging.", "device", "progress", "data.root", "data.cache_dir")
         if changes_training or not key.startswith(allowed):
             raise SupernetError(
                 f"'{key}' cannot change at evaluation (it defines the run); allowed: evaluation.* except "

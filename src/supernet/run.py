@@ -24,7 +24,8 @@ from tqdm import tqdm
 from supernet import streams
 from supernet.config import Config, absolute_paths
 from supernet.data.setup import RunData, load_data, proxy_cache_file
-from supernet.distributed import SINGLE, Processes, from_environment
+from supernet.distributed import SINGLE, from_environment
+from supernet.events import TensorBoardLog
 from supernet.errors import SupernetError
 from supernet.evaluate.catalogue import MetricSettings, baseline_scores, subspace_mean_names
 from supernet.evaluate.evaluator import (
@@ -68,6 +69,14 @@ class Run:
         self.kit = build_kit(cfg)
         self.set_pool(pool_groups(self.kit, cfg))
         self.processes = SINGLE  # torchrun: set by train(); rank 0 alone writes
+        self._events: TensorBoardLog | None = None
+
+    @property
+    def events(self) -> TensorBoardLog | None:
+        """The run's TensorBoard log (``logging.tensorboard``), opened on first use, on rank 0 only."""
+        if self._events is None and self.cfg.logging.tensorboard and self.processes.main:
+            self._events = TensorBoardLog(self.dir)
+        return self._events
 
     def set_pool(self, groups: list[tuple[str, list[str]]]) -> None:
         """Parse the pool up front: a table that does not fit the space fails before training."""
@@ -138,6 +147,8 @@ class Run:
             batch_size=int(batches[0][1].numel()), settings=settings_row, seconds=seconds,
             archs=result.rows(), metrics=metrics, kind=kind, scores={**proxies, SUPERNET_LOSS: loss}, partial=label,
         )
+        if self.events is not None:
+            self.events.evaluation(epoch, metrics, acc)
         return result
 
     def ensemble(self, model: torch.nn.Module, epoch: int, rt: Runtime) -> list[torch.nn.Module]:
@@ -307,6 +318,7 @@ class Run:
         (self.dir / "config.yaml").write_text(_yaml(cfg))
         if keys is not None:
             (self.dir / TRAIN_ARCHS).write_text("\n".join(keys) + "\n")
+        _ = self.events  # a missing tensorboard package fails here, before the run is marked running
         store.upsert_run(self.id, name=cfg.name, space=cfg.space.name, seed=cfg.seed,
                          config=cfg.model_dump(), run_dir=str(self.dir))
         try:
@@ -329,6 +341,10 @@ class Run:
         except BaseException as exc:
             store.set_status(self.id, "failed", str(exc) or type(exc).__name__)
             raise
+        finally:
+            if self._events is not None:
+                self._events.close()
+                self._events = None
         return store.latest_metrics(self.id)
 
     def _loop(self, trainer: Trainer, data: RunData, start_epoch: int) -> None:
@@ -351,6 +367,8 @@ class Run:
                                 img_s=f"{stats.images_per_s:.0f}")
                 if main:
                     self.store.add_epoch(self.id, epoch, asdict(stats))
+                    if self.events is not None:
+                        self.events.epoch(epoch, asdict(stats))
                 done = epoch + 1
                 self.keep_snapshot(trainer.model, done)
                 if done == epochs or (every and done % every == 0):
