@@ -21,7 +21,7 @@ from supernet.run import LANDMARKS, SNAPSHOTS, SUPERNET_LOSS, Run
 from supernet.runtime import CPU
 from supernet.spaces.nasbench201 import NB201Space
 from supernet.store import ResultStore
-from supernet.train.landmarks import LandmarkSchedule, Landmarks
+from supernet.train.landmarks import Landmarks, LandmarkSchedule
 from supernet.train.sampler import make_sampler
 from supernet.trained import evaluate_run, load_trained
 

@@ -25,7 +25,6 @@ from supernet import streams
 from supernet.config import Config, absolute_paths
 from supernet.data.setup import RunData, load_data, proxy_cache_file
 from supernet.distributed import SINGLE, from_environment
-from supernet.events import TensorBoardLog
 from supernet.errors import SupernetError
 from supernet.evaluate.catalogue import MetricSettings, baseline_scores, subspace_mean_names
 from supernet.evaluate.evaluator import (
@@ -36,6 +35,7 @@ from supernet.evaluate.evaluator import (
     ranking_score,
     supernet_scores,
 )
+from supernet.events import TensorBoardLog
 from supernet.nn.norm import set_bn_mode
 from supernet.pools import draw_landmarks, draw_pool, pool_groups
 from supernet.proxies.pool import finite_scores, score_pool
@@ -45,7 +45,7 @@ from supernet.runtime import Runtime
 from supernet.store import ResultStore
 from supernet.supernets.few_shot import FewShotSupernet, split
 from supernet.train.checkpoint import load_checkpoint, restore, save_checkpoint
-from supernet.train.landmarks import LandmarkSchedule, Landmarks
+from supernet.train.landmarks import Landmarks, LandmarkSchedule
 from supernet.train.sampler import Sampler, fixed_sampler, make_sampler, slot_sampler
 from supernet.train.trainer import Trainer, reseed
 

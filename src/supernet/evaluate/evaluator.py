@@ -15,10 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from supernet.errors import SupernetError
 from supernet.evaluate.bootstrap import VERDICT_CODE, interval, replicates, resample_indices, verdict
 from supernet.evaluate.catalogue import HEADLINE, MetricSettings, baseline, best_baseline, measure
 from supernet.evaluate.measures import kendall_tau, sparse_kendall_tau
-from supernet.errors import SupernetError
 from supernet.groundtruth.table import GroundTruth
 from supernet.nn.norm import BNMode, recalibrate, set_bn_mode
 from supernet.runtime import CPU, Runtime
