@@ -113,3 +113,34 @@ def test_the_built_supernet_carries_the_configured_dropout(recipe, cells, expect
     assert keeps == pytest.approx(expected)
     assert isinstance(model.dropout, HeadDropout) and model.dropout.keep == pytest.approx(0.8)
     assert all(m.generator is model.generator for m in model.modules() if isinstance(m, (DropPath, HeadDropout)))
+
+
+def test_darts_drops_each_op_scheduled_by_layer_and_node_step_never_an_identity():
+    """Issue 12.4: as the authors' DARTS cells (SPEC 6.8), not on cell outputs."""
+    from supernet.nn.droppath import node_keep
+    from supernet.spaces.darts import DartsSpace
+    from supernet.supernets.darts import DartsSuperNet
+
+    model = DartsSuperNet(4, 3, path_dropout=0.3, generator=torch.Generator())
+    assert not hasattr(model, "drop_paths")
+    for layer, cell in enumerate(model.cells):
+        keeps = [m.keep for m in cell.node_drops]
+        layer_keep = 1 - (layer + 1) / 3 * 0.3
+        assert keeps == pytest.approx([1 - (k + 1) / 4 * (1 - layer_keep) for k in range(4)])
+        assert keeps == pytest.approx([node_keep(0.3, layer, 3, k, 4) for k in range(4)])
+        assert all(m.generator is model.generator for m in cell.node_drops)
+    assert node_keep(0.3, 2, 3, 3, 4) == pytest.approx(0.7)  # the last node of the last cell: 1 - rate
+    # Normal cells of skip connections only (identities) are never dropped; sep convs are.
+    normal = "|".join(["skip_connect~0+skip_connect~1"] * 4)
+    reduce = "|".join(["sep_conv_3x3~0+sep_conv_3x3~1"] * 4)
+    arch = DartsSpace().parse(f"normal={normal}@2,3,4,5;reduce={reduce}@2,3,4,5")
+    calls = {id(c): 0 for c in model.cells}
+    for cell in model.cells:
+        for drop in cell.node_drops:
+            drop.register_forward_hook(lambda m, i, o, c=cell: calls.__setitem__(id(c), calls[id(c)] + 1))
+    model.train()
+    model(torch.randn(2, 3, 32, 32), arch)
+    assert [calls[id(c)] for c in model.cells] == [0 if not c.reduction else 8 for c in model.cells]
+    assert any(c.reduction for c in model.cells)
+    model.eval()
+    torch.testing.assert_close(model(torch.ones(2, 3, 32, 32), arch), model(torch.ones(2, 3, 32, 32), arch))

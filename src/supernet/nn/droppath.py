@@ -75,6 +75,20 @@ class Dropout(_Dropout):
         return tuple(x.shape)
 
 
+def node_keep(rate: float, layer: int, layers: int, node: int, nodes: int) -> float:
+    """The authors' DARTS cells (SPEC 6.8): the layer's keep probability, then scaled by the node's step, so
+    later nodes of deeper cells drop more (keep = 1 - (node + 1) / nodes * (1 - layer keep))."""
+    return 1.0 - (node + 1) / nodes * (1.0 - scheduled_keep(rate, layer, layers))
+
+
+def node_drop_paths(rate: float, layer: int, layers: int, nodes: int, generator: torch.Generator | None
+                    ) -> list[nn.Module]:
+    """One module per node of a DARTS cell at ``layer`` of ``layers``; each of a node's ops draws its own mask."""
+    if rate <= 0:
+        return [nn.Identity() for _ in range(nodes)]
+    return [DropPath(node_keep(rate, layer, layers, k, nodes), generator) for k in range(nodes)]
+
+
 def head_dropout(rate: float, generator: torch.Generator | None) -> nn.Module:
     return Dropout(1.0 - rate, generator) if rate > 0 else nn.Identity()
 

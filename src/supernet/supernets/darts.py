@@ -29,7 +29,7 @@ from supernet.nn.darts_ops import (
     SlicedLinear,
     darts_op,
 )
-from supernet.nn.droppath import NO_DROPOUT, Dropouts, cell_drop_paths, head_dropout
+from supernet.nn.droppath import NO_DROPOUT, Dropouts, head_dropout, node_drop_paths
 from supernet.nn.ops import BNSpec, count_parameters
 from supernet.nn.wsbn import with_own_batchnorms
 from supernet.spaces.darts import INPUTS, NODES, OPS, DartsArch, DartsCell
@@ -51,6 +51,7 @@ class _Cell(nn.Module):
         self.pre0 = FactorizedReduce(c_pp, c, bn) if reduction_prev else Preprocess(c_pp, c, bn)
         self.pre1 = Preprocess(c_p, c, bn)
         self._cols: dict[tuple[tuple[int, ...], torch.device], torch.Tensor | None] = {}
+        self.node_drops = nn.ModuleList(nn.Identity() for _ in range(NODES))  # set_drop_path schedules them
 
     def module_for(self, pair: int, op: str, source: int) -> nn.Module:
         raise NotImplementedError
@@ -77,12 +78,17 @@ class _Cell(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         states = [self.pre0(s0, cols0), self.pre1(s1, cols1)]
         for k in range(NODES):
-            a, b = 2 * k, 2 * k + 1
-            states.append(
-                self.module_for(a, cell.ops[a], cell.inputs[a])(states[cell.inputs[a]])
-                + self.module_for(b, cell.ops[b], cell.inputs[b])(states[cell.inputs[b]])
-            )
+            total = 0
+            for pair in (2 * k, 2 * k + 1):
+                op = self.module_for(pair, cell.ops[pair], cell.inputs[pair])
+                out = op(states[cell.inputs[pair]])
+                # Drop-path per op, as the authors' (and DARTS') cells do; an identity is never dropped.
+                total = total + (out if isinstance(op, nn.Identity) else self.node_drops[k](out))
+            states.append(total)
         return torch.cat([states[s] for s in cell.concat], dim=1), self.out_cols(cell.concat, s1.device)
+
+    def set_drop_path(self, rate: float, layer: int, layers: int, generator: torch.Generator | None) -> None:
+        self.node_drops = nn.ModuleList(node_drop_paths(rate, layer, layers, NODES, generator))
 
 
 class InferCell(_Cell):
@@ -208,7 +214,8 @@ class DartsNetwork(nn.Module):
             if i == self.aux_cell:
                 aux_width = c_p
         self.cells = nn.ModuleList(cells)
-        self.drop_paths = nn.ModuleList(cell_drop_paths(dropout.path, range(layers), layers, dropout.generator))
+        for i, cell in enumerate(cells):  # per op inside the cells (SPEC 6.8), not on cell outputs
+            cell.set_drop_path(dropout.path, i, layers, dropout.generator)
         self.aux_head = AuxiliaryHead(aux_width, num_classes) if auxiliary else None
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = head_dropout(dropout.head, dropout.generator)
@@ -217,9 +224,9 @@ class DartsNetwork(nn.Module):
     def features(self, x: torch.Tensor, arch: DartsArch) -> tuple[torch.Tensor, torch.Tensor | None]:
         s0 = s1 = self.stem(x)
         c0 = c1 = None
-        for cell, drop in zip(self.cells, self.drop_paths, strict=True):
+        for cell in self.cells:
             out, cols = cell(s0, s1, arch.reduce if cell.reduction else arch.normal, c0, c1)
-            s0, c0, s1, c1 = s1, c1, drop(out), cols
+            s0, c0, s1, c1 = s1, c1, out, cols
         return self.pool(s1).flatten(1), c1
 
     def head(self, features: torch.Tensor, cols: torch.Tensor | None) -> torch.Tensor:
