@@ -256,3 +256,55 @@ def test_factor_effects_are_per_seed_differences_to_the_baseline(tmp_path):
     assert figure.read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(SupernetError, match="nothing to plot"):
         plot_effects([bn], str(figure))
+
+
+def test_factor_effects_against_the_random_nas_reference_and_table4(tmp_path, monkeypatch, capsys):
+    """Issue 12.3 / 12.8: every level (the recipe's too) against the space's named Random-NAS runs."""
+    import sys
+
+    from supernet import cli
+    from supernet.report.effects import REFERENCE_LABEL, factor_effects
+    from supernet.report.table4 import markdown_table4, table4_rows
+
+    store = ResultStore(tmp_path / "supernet.db")
+    for (level, seed), acc in {("0.01", 0): 90.0, ("0.01", 1): 92.0, ("0.025", 0): 93.0, ("0.025", 1): 93.5}.items():
+        _completed_run(store, f"lr-{level}-{seed}", "nasbench201", acc)
+    store.set_sweep("nb201-lr", [("lr", lv, s, f"lr-{lv}-{s}") for lv in ("0.01", "0.025") for s in (0, 1)],
+                    baseline="0.025")
+    for seed, acc, skdt in ((0, 91.0, 0.4), (1, 92.0, 0.5)):
+        store.upsert_run(f"rn-{seed}", name="rn", space="nasbench201", seed=seed, config={}, run_dir="/nowhere")
+        store.add_evaluation(f"rn-{seed}", epoch=1, bn="batch", split="test", n_images=1, batch_size=1, settings={},
+                             seconds=0.0, archs=[], metrics={"final_acc": acc, "skdt": skdt, "p_surpass_random": 0.9})
+        store.set_status(f"rn-{seed}", "completed")
+    store.set_references("nasbench201", "random-nas", ["rn-0", "rn-1"])
+    (lr,) = factor_effects(store)
+    assert lr.baseline == REFERENCE_LABEL and lr.baseline_mean == 91.5
+    low, recipe = lr.levels  # the recipe's level is an effect too
+    assert (low.level, low.delta, low.seeds) == ("0.01", -0.5, 2)  # paired: 90 - 91, 92 - 92
+    assert (recipe.level, recipe.delta) == ("0.025", 1.75)
+    # reference runs of other seeds: difference of the means
+    store.upsert_run("rn-7", name="rn", space="nasbench201", seed=7, config={}, run_dir="/nowhere")
+    store.add_evaluation("rn-7", epoch=1, bn="batch", split="test", n_images=1, batch_size=1, settings={},
+                         seconds=0.0, archs=[], metrics={"final_acc": 92.0})
+    store.set_status("rn-7", "completed")
+    store.set_references("nasbench201", "random-nas", ["rn-7"])
+    (lr,) = factor_effects(store)
+    assert lr.levels[0].delta == pytest.approx((90.0 + 92.0) / 2 - 92.0)
+
+    store.set_references("nasbench201", "random-nas", ["rn-0", "rn-1"])
+    store.set_references("nasbench201", "tuned", ["lr-0.025-0", "lr-0.025-1"])
+    rows = table4_rows(store)
+    assert [(r.role, r.runs) for r in rows] == [("random-nas", 2), ("tuned", 2)]
+    assert rows[0].values["final_acc"] == pytest.approx((91.5, np.std([91.0, 92.0], ddof=1)))
+    assert rows[1].paper == (92.71, 0.15)
+    table = markdown_table4(rows)
+    assert "| NASBench-201 | Random-NAS baseline | 2/2 | 91.50 ± 0.71 | 0.450 ± 0.071 | 0.900 ± 0.000 | 87.66 ± 1.69 |" in table
+    store.close()
+    monkeypatch.setattr(sys, "argv", ["supernet", "reference", "nasbench101", "tuned", "rn-0", "--out-dir",
+                                      str(tmp_path)])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    assert exc.value.code == 2 and "run rn-0 is not a nasbench101 run" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", ["supernet", "report", "--table4", "--out-dir", str(tmp_path)])
+    cli.main()
+    assert "Table 4" in capsys.readouterr().out

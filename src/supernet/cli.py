@@ -503,20 +503,24 @@ def tune(recipe: str, overrides: tuple[str, ...], seeds: str, factors: str, metr
 @click.option("--space", type=SPACE, help="--factors: one space")
 @click.option("--curves", type=click.Path(dir_okay=False),
               help="with NAME: Fig. 8, s-KdT and final searched model per epoch, a line per level (band: seeds' range)")
+@click.option("--table4", is_flag=True,
+              help="instead: Table 4, each space's Random-NAS baseline and tuned recipe (`supernet reference`)")
 def report(name: str | None, out_dir: str, figure: str | None, meta: bool, effects: bool, space: str | None,
-           curves: str | None) -> None:
+           curves: str | None, table4: bool) -> None:
     """The table (and figure) of sweep NAME: metrics per level, mean ± std over seeds. No NAME: list sweeps.
 
     --meta: per space, Spearman correlations across all completed super-nets between super-net accuracy,
     s-KdT and the final searched model (how well each predicts the others).
 
-    --factors: per sweep, the final searched model of each level minus that of the baseline level (the
-    recipe itself), and the best level's difference as the factor's effect.
+    --factors: per sweep, the final searched model of each level minus that of the space's Random-NAS
+    reference runs (else the sweep's baseline level, the recipe itself); the best level is the headline.
+
+    --table4: per space, the Random-NAS baseline and the tuned recipe next to the paper's figures.
     """
     from supernet.report.tables import markdown_table, sweep_rows
 
-    if (name is not None) + meta + effects > 1:
-        raise SupernetError("give one of: a sweep name, --meta, --factors")
+    if (name is not None) + meta + effects + table4 > 1:
+        raise SupernetError("give one of: a sweep name, --meta, --factors, --table4")
     if space is not None and not effects:
         raise SupernetError("--space applies to --factors only")
     if curves and name is None:
@@ -524,6 +528,16 @@ def report(name: str | None, out_dir: str, figure: str | None, meta: bool, effec
     store = _open_store(out_dir)
     if effects:
         _report_effects(store, space, figure)
+        return
+    if table4:
+        from supernet.report.table4 import markdown_table4, table4_rows
+
+        rows = table4_rows(store)
+        if not rows:
+            raise SupernetError("no reference runs named yet: `supernet reference SPACE random-nas RUN...` and "
+                                "`supernet reference SPACE tuned RUN...` (three seeds each)")
+        click.echo("Table 4: final searched model, s-KdT and P>R (mean ± std over the completed reference runs)\n")
+        click.echo(markdown_table4(rows))
         return
     if meta:
         from supernet.report.meta import markdown_meta, meta_evaluation, plot_meta
@@ -564,12 +578,34 @@ def _report_effects(store, space: str | None, figure: str | None) -> None:  # no
     rows = factor_effects(store, space)
     if not rows:
         raise SupernetError(f"no sweep with a completed run{f' in {space}' if space else ''} in this store yet")
-    click.echo("Effect of each factor on the final searched model (the paper's Fig. 10): level minus baseline "
-               "level per seed, mean over the seeds both completed, accuracy points ± standard error\n")
+    click.echo("Effect of each factor on the final searched model (the paper's Fig. 10): level minus the space's "
+               "Random-NAS reference runs (`supernet reference`; else the sweep's baseline level), per seed where both "
+               "have it, accuracy points ± standard error\n")
     click.echo(markdown_effects(rows))
     if figure:
         plot_effects(rows, figure)
         click.echo(f"\nwrote {figure}", err=True)
+
+
+@cli.command()
+@click.argument("space", type=SPACE)
+@click.argument("role", type=click.Choice(["random-nas", "tuned"]))
+@click.argument("run_ids", nargs=-1)
+@OUT_DIR
+def reference(space: str, role: str, run_ids: tuple[str, ...], out_dir: str) -> None:
+    """Name SPACE's Random-NAS baseline or tuned-recipe runs (RUN_IDS, usually three seeds), which
+    `report --factors` (Fig. 10) and `report --table4` compare against. No RUN_IDS: print the named ones."""
+    store = _open_store(out_dir)
+    if not run_ids:
+        for run_id in store.references(space, role):
+            click.echo(run_id)
+        return
+    rows = [store.get_run(r) for r in run_ids]  # prefixes resolve; unknown ids are refused here
+    other = [r.id for r in rows if r.space != space]
+    if other:
+        raise SupernetError(f"run {other[0]} is not a {space} run")
+    store.set_references(space, role, [r.id for r in rows])
+    click.echo(f"{space} {role}: {', '.join(r.id for r in rows)}", err=True)
 
 
 @cli.command()

@@ -57,6 +57,9 @@ CREATE TABLE IF NOT EXISTS partial_scores (
     run_id TEXT NOT NULL, label TEXT NOT NULL, position INTEGER NOT NULL, accuracy REAL NOT NULL,
     loss REAL NOT NULL, seconds REAL NOT NULL, PRIMARY KEY (run_id, label, position)
 );
+CREATE TABLE IF NOT EXISTS reference_runs (
+    space TEXT NOT NULL, role TEXT NOT NULL, run_id TEXT NOT NULL, PRIMARY KEY (space, role, run_id)
+);
 CREATE TABLE IF NOT EXISTS metrics (
     evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE, name TEXT NOT NULL, value REAL,
     PRIMARY KEY (evaluation_id, name)
@@ -384,6 +387,17 @@ class ResultStore:
         """The level planned as the recipe itself; None when no level is (or for plans stored before)."""
         row = self._db.execute("SELECT level FROM sweep_runs WHERE sweep=? AND baseline=1 LIMIT 1", (sweep,)).fetchone()
         return row[0] if row else None
+
+    def set_references(self, space: str, role: str, run_ids: Sequence[str]) -> None:
+        """Name the runs that stand for ``role`` in ``space`` (the Random-NAS baseline, the tuned recipe),
+        replacing earlier ones: reports compare factors and tables against them."""
+        with self._tx() as db:
+            db.execute("DELETE FROM reference_runs WHERE space=? AND role=?", (space, role))
+            db.executemany("INSERT INTO reference_runs VALUES (?, ?, ?)", [(space, role, r) for r in run_ids])
+
+    def references(self, space: str, role: str) -> list[str]:
+        return [r for (r,) in self._db.execute(
+            "SELECT run_id FROM reference_runs WHERE space=? AND role=? ORDER BY run_id", (space, role))]
 
     def sweeps(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT DISTINCT sweep FROM sweep_runs ORDER BY sweep")]

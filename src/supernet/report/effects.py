@@ -1,16 +1,18 @@
 """Influence of each factor on the final searched model (the paper's Fig. 10), across every sweep.
 
 A factor's effect is the difference, in accuracy points, between the searched model's mean ground
-truth with the factor applied and without it. "Without" is the sweep's baseline level: the level
-whose runs are the recipe itself, recorded when the sweep is planned (a sweep whose levels all change
-the recipe has none, and is listed without an effect). "Applied" is every other level; the headline
-is the best of them, since a factor is worth what its best setting gives (for the low-fidelity
-factors this is an upper bound, as in the paper's compute-matched Table 2).
+truth with the factor applied and without it. "Without" is, as in the paper, the space's Random-NAS
+baseline: the runs named with ``supernet reference SPACE random-nas RUN...`` (Table 4's first row); then
+every level of the sweep, the recipe's own included, is an effect against it. A space without those runs
+falls back to the sweep's baseline level (the level whose runs are the recipe itself, recorded when the
+sweep is planned; a sweep whose levels all change the recipe has none). The headline is the best level,
+which is biased upward (the best of several noisy levels); every level is listed with its spread.
 
 Differences are taken per seed, over the seeds completed at both the level and the baseline (a seed
 fixes the data split and the evaluation pool, so pairing removes the pool's luck from the comparison),
-then averaged (the paper uses at least three seeds); ± is the standard error of that mean. Read from
-the store only.
+then averaged (the paper uses at least three seeds); ± is the standard error of that mean. Against
+reference runs of other seeds the difference of the two means is taken instead, ± the standard error of
+that difference. Read from the store only.
 """
 
 from __future__ import annotations
@@ -59,6 +61,31 @@ def _paired(level: dict[int, float], base: dict[int, float]) -> tuple[float, flo
     return float(diffs.mean()), sem, len(diffs)
 
 
+RANDOM_NAS = "random-nas"  # the reference role of the untuned Random-NAS baseline (Table 4's first row)
+REFERENCE_LABEL = "Random-NAS reference"
+
+
+def _unpaired(level: dict[int, float], base: dict[int, float]) -> tuple[float, float, int] | None:
+    """Difference of means when the two sets of runs share no seed."""
+    if not level or not base:
+        return None
+    a, b = np.array(list(level.values())), np.array(list(base.values()))
+    var = (np.var(a, ddof=1) / len(a) if len(a) > 1 else np.nan) + (np.var(b, ddof=1) / len(b) if len(b) > 1 else np.nan)
+    return float(a.mean() - b.mean()), float(np.sqrt(var)), min(len(a), len(b))
+
+
+def reference_finals(store: ResultStore, space: str, role: str = RANDOM_NAS) -> dict[int, float]:
+    """seed -> final searched model of the space's reference runs of ``role`` that completed."""
+    runs = {r.id: r for r in store.runs()}
+    out = {}
+    for run_id in store.references(space, role):
+        run = runs.get(run_id)
+        value = store.latest_metrics(run_id).get(METRIC) if run is not None and run.status == "completed" else None
+        if value is not None and np.isfinite(value):
+            out[run.seed] = value
+    return out
+
+
 def sweep_effect(store: ResultStore, sweep: str) -> FactorEffect | None:
     """None for a sweep with no completed run yet (its space is not known from the store)."""
     runs = {r.id: r for r in store.runs()}
@@ -76,11 +103,18 @@ def sweep_effect(store: ResultStore, sweep: str) -> FactorEffect | None:
             finals[level][seed] = value
     if not spaces:
         return None
-    baseline = store.sweep_baseline(sweep)
-    base = finals.get(baseline or "", {})
+    reference = reference_finals(store, next(iter(spaces))) if len(spaces) == 1 else {}
+    if reference:  # the paper's comparison: every level against the untuned Random-NAS runs of the space
+        baseline, base = REFERENCE_LABEL, reference
+    else:
+        baseline = store.sweep_baseline(sweep)
+        base = finals.get(baseline or "", {})
     levels = []
     for level, values in finals.items():
-        if level != baseline and (p := _paired(values, base)) is not None:
+        if level == baseline:
+            continue
+        p = _paired(values, base) if values.keys() & base.keys() else _unpaired(values, base)
+        if p is not None:
             levels.append(LevelEffect(level, *p))
     factor = plan[0][0]
     group = BY_NAME[factor].group if factor in BY_NAME else "other"
