@@ -22,8 +22,8 @@ import numpy as np
 from supernet.evaluate import catalogue
 from supernet.evaluate.catalogue import MetricSettings
 from supernet.evaluate.evaluator import bootstrap_metrics, compute_metrics
-from supernet.groundtruth.table import GroundTruth
 from supernet.groundtruth.shipped import gt_path
+from supernet.groundtruth.table import GroundTruth
 from supernet.store import ResultStore
 
 COLUMNS = ("skdt", "kdt", "p_at_top5", "kdt_top10", "final_acc")
