@@ -327,3 +327,46 @@ def test_crop_and_flip_match_reference() -> None:
         padded = np.pad(x[i].numpy(), ((0, 0), (4, 4), (4, 4)))
         ref = padded[:, int(dy[i]) : int(dy[i]) + 32, int(dx[i]) : int(dx[i]) + 32]
         np.testing.assert_array_equal(out[i], ref[:, :, ::-1] if flip[i] else ref)
+
+
+def test_without_data_root_cifar10_is_downloaded_once_into_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                     ) -> None:
+    """Issue 13.2: the main job needs no path. A local HTTP server stands in for the official URL."""
+    import hashlib
+    import http.server
+    import threading
+
+    from supernet.config import build_config
+    from supernet.data.setup import default_root, load_dataset
+
+    ds = fake_dataset()
+    (tmp_path / "serve").mkdir()
+    archive = write_tar(write_batches(ds, tmp_path / "src"), tmp_path / "serve" / cifar.ARCHIVE_NAME,
+                        "cifar-10-batches-py")
+    requests = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(tmp_path / "serve"), **kwargs)
+
+        def log_message(self, *args):
+            requests.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setattr(cifar, "URL", f"http://127.0.0.1:{server.server_address[1]}/{cifar.ARCHIVE_NAME}")
+        monkeypatch.setattr(cifar, "MD5", hashlib.md5(archive.read_bytes()).hexdigest())
+        cfg = build_config({}, [f"data.cache_dir={tmp_path / 'cache'}", f"supernet.num_classes={len(ds.classes)}"])
+        assert default_root(cfg) == tmp_path / "cache" / "cifar10"
+        assert_same(load_dataset(cfg), ds)
+        assert (tmp_path / "cache" / "cifar10" / cifar.ARCHIVE_NAME).is_file() and len(requests) == 1
+        assert_same(load_dataset(cfg), ds)  # reused: no second download
+        assert len(requests) == 1
+    finally:
+        server.shutdown()
+    # Offline with nothing cached: the error names where to put the files.
+    monkeypatch.setattr(cifar, "URL", "http://127.0.0.1:9/none.tar.gz")
+    offline = build_config({}, [f"data.cache_dir={tmp_path / 'other'}"])
+    with pytest.raises(SupernetError, match=f"Download it manually into {tmp_path / 'other' / 'cifar10'}"):
+        load_dataset(offline)

@@ -220,7 +220,8 @@ def proxy_names(text: str) -> tuple[str, ...]:
 
 
 class DataConfig(_Strict):
-    root: str | None = Field(None, description="official batches dir, image folder, or .tar.gz of one")
+    root: str | None = Field(None, description="official batches dir, image folder, or .tar.gz of one; default: "
+                             "CIFAR-10 downloaded once (md5-checked) into CACHE_DIR/cifar10")
     train_portion: float = Field(0.5, gt=0, le=1, description="share of the train set the super-net trains on")
     max_train_images: int | None = Field(None, ge=1, description="random subset of the train set")
     cache_dir: str | None = Field(None, description="decoded-array cache (default ~/.cache/supernet)")

@@ -26,15 +26,19 @@ class RunData:
     calibration: list[tuple[torch.Tensor, torch.Tensor]] | None = None  # bn=recalibrate's batches; None: other bn
 
 
+def default_root(cfg: Config) -> Path:
+    """Where CIFAR-10 lives without ``data.root``: ``cifar10/`` in the cache directory, downloaded there once
+    (checksum verified) and reused by every later run."""
+    return cache_home(Path(cfg.data.cache_dir) if cfg.data.cache_dir else None) / "cifar10"
+
+
 def load_dataset(cfg: Config) -> ImageDataset:
-    if cfg.data.root is None:
-        raise SupernetError("no dataset given: set data.root=PATH (CIFAR-10 batches, image folder or .tar.gz)")
     cache = Path(cfg.data.cache_dir) if cfg.data.cache_dir else None
-    ds = load_cifar10(cfg.data.root, cache_dir=cache)
+    ds = load_cifar10(cfg.data.root or default_root(cfg), cache_dir=cache)
     if len(ds.classes) != cfg.supernet.num_classes:  # fewer would train a head for classes that never occur and
         # rank against a benchmark trained on all of them
         raise SupernetError(
-            f"the dataset at {cfg.data.root} has {len(ds.classes)} classes but supernet.num_classes="
+            f"the dataset at {cfg.data.root or default_root(cfg)} has {len(ds.classes)} classes but supernet.num_classes="
             f"{cfg.supernet.num_classes} (the benchmark's ground truth is for {cfg.supernet.num_classes}): give the "
             "complete dataset"
         )
