@@ -588,6 +588,26 @@ def _report_effects(store, space: str | None, figure: str | None) -> None:  # no
 
 
 @cli.command()
+@click.argument("name", type=click.Choice(["nasbench101", "nasbench201", "darts_nds", "cifar10"]))
+@click.option("--dir", "directory", type=click.Path(file_okay=False), help="keep the downloaded file here (default: "
+              "the cache's downloads/, CIFAR-10 in the cache's cifar10/)")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="the cache (default: $SUPERNET_CACHE or ~/.cache/supernet)")
+@click.option("--url", help="another URL or a mirror (file:///PATH for a file downloaded by hand)")
+def download(name: str, directory: str | None, cache_dir: str | None, url: str | None) -> None:
+    """Fetch an official benchmark file (or CIFAR-10), resuming a partial download, check it, and convert it:
+    then `space.ground_truth=official` uses it (CIFAR-10: runs without data.root use it)."""
+    from tqdm import tqdm
+
+    from supernet.data.cifar import cache_home
+    from supernet.downloads import download as fetch_and_convert
+
+    cache = cache_home(Path(cache_dir) if cache_dir else None)
+    with tqdm(unit="B", unit_scale=True, desc=name, leave=False) as bar:
+        where, summary = fetch_and_convert(name, cache, url, Path(directory) if directory else None, bar.update)
+    click.echo(f"{name}: {summary} -> {where}")
+
+
+@cli.command()
 @click.argument("space", type=SPACE)
 @click.argument("role", type=click.Choice(["random-nas", "tuned"]))
 @click.argument("run_ids", nargs=-1)

@@ -60,8 +60,8 @@ class SpaceConfig(_Strict):
     )
     ground_truth: str | None = Field(
         None,
-        description="table (.npz); default: shipped NB201 table / NB101 500 validation archs; darts_nds: required "
-        "(`supernet convert darts_nds DARTS.json OUT.npz`)",
+        description="table (.npz), or official (the one `supernet download SPACE` converted); default: shipped NB201 "
+        "table / NB101 500 validation archs; darts_nds: required (`supernet convert darts_nds DARTS.json OUT.npz`)",
     )
 
     @field_validator("name")

@@ -4,6 +4,7 @@ torch and the networks are imported inside the functions that need them."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from supernet.config import Config
@@ -58,3 +59,13 @@ def truth_row(gt: GroundTruth, key: str) -> dict[str, float]:
         dataset, split = col.split("/")
         out[col] = round(float(gt.accuracy(key, split=split, dataset=dataset)), 4)
     return out
+
+
+def table_spec(cfg: Config, space: str) -> str | None:
+    """``space.ground_truth`` as ``gt_path`` takes it: ``official`` becomes the table ``supernet download``
+    converted into the cache."""
+    from supernet.data.cifar import cache_home
+    from supernet.groundtruth.shipped import resolve_official
+
+    cache = cache_home(Path(cfg.data.cache_dir) if cfg.data.cache_dir else None)
+    return resolve_official(cfg.space.ground_truth, space, cache)

@@ -11,7 +11,7 @@ from supernet.errors import SupernetError
 from supernet.factors import bn_levels, levels
 from supernet.groundtruth.shipped import gt_path
 from supernet.groundtruth.table import GroundTruth
-from supernet.plugins.common import cell_supernet, describe_each, gt_column, truth_row
+from supernet.plugins.common import cell_supernet, describe_each, gt_column, table_spec, truth_row
 from supernet.registry import ConvertFlags, SpaceKit, SpacePlugin, register
 
 
@@ -25,7 +25,7 @@ def build(cfg: Config) -> SpaceKit:
             "darts_nds needs space.ground_truth: NDS data is not shipped. Download the NDS release (data.zip), "
             "run `supernet convert darts_nds DARTS.json nds-darts.npz` and set space.ground_truth=nds-darts.npz"
         )
-    path = gt_path(cfg.space.ground_truth, "")
+    path = gt_path(table_spec(cfg, "darts_nds"), "")
     gt = GroundTruth.load(path)
     dataset, split = gt_column(cfg, gt, "cifar10/test")
     details = load_nds_details(path)

@@ -14,7 +14,7 @@ from supernet.errors import SupernetError
 from supernet.factors import Level, bn_levels, levels
 from supernet.groundtruth.shipped import gt_path
 from supernet.groundtruth.table import GroundTruth
-from supernet.plugins.common import bn_spec, describe_each, gt_column, truth_row
+from supernet.plugins.common import bn_spec, describe_each, gt_column, table_spec, truth_row
 from supernet.registry import ConvertFlags, SpaceKit, SpacePlugin, register
 
 
@@ -25,7 +25,7 @@ def build(cfg: Config) -> SpaceKit:
     from supernet.supernets.nasbench101 import NB101Standalone, NB101SuperNet, nb101_param_count
 
     s = cfg.supernet
-    path = gt_path(cfg.space.ground_truth, "nb101-val500")
+    path = gt_path(table_spec(cfg, "nasbench101"), "nb101-val500")
     gt = GroundTruth.load(path)
     dataset, split = gt_column(cfg, gt, "cifar10/test")
     bn = bn_spec(cfg)

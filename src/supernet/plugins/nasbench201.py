@@ -8,7 +8,7 @@ from supernet.config import Config
 from supernet.factors import bn_levels, levels
 from supernet.groundtruth.shipped import gt_path
 from supernet.groundtruth.table import GroundTruth
-from supernet.plugins.common import cell_supernet, describe_each, gt_column, truth_row
+from supernet.plugins.common import cell_supernet, describe_each, gt_column, table_spec, truth_row
 from supernet.registry import ConvertFlags, SpaceKit, SpacePlugin, register
 
 
@@ -16,7 +16,7 @@ def build(cfg: Config) -> SpaceKit:
     from supernet.spaces.nasbench201 import NB201Space
     from supernet.supernets.nasbench201 import NB201Standalone, NB201SuperNet, nb201_param_count
 
-    gt = GroundTruth.load(gt_path(cfg.space.ground_truth, "nb201"))
+    gt = GroundTruth.load(gt_path(table_spec(cfg, "nasbench201"), "nb201"))
     dataset, split = gt_column(cfg, gt, "cifar10/test")
     space = NB201Space()
     return SpaceKit(
