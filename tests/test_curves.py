@@ -66,3 +66,35 @@ def test_report_curves_writes_the_figure_and_refuses_without_a_sweep(tmp_path, m
     with pytest.raises(SystemExit) as exc:
         cli.main()
     assert exc.value.code == 2 and "--curves needs a sweep NAME" in capsys.readouterr().err
+
+
+def test_pooled_aggregation_averages_per_architecture_and_drops_runs_below_the_floor(tmp_path, monkeypatch, capsys):
+    """Issue 12.5: the authors' aggregation by hand on two seeds sharing architecture b."""
+    from supernet.evaluate.measures import kendall_tau, sparse_kendall_tau
+    from supernet.report.pooled import pooled_levels
+
+    store = ResultStore(tmp_path / "supernet.db")
+    pools = {  # run -> (arch, super-net acc, ground truth)
+        "s1": [("a", 50.0, 90.0), ("b", 60.0, 91.0), ("c", 70.0, 92.0)],
+        "s2": [("b", 80.0, 91.0), ("d", 40.0, 89.0), ("e", 75.0, 93.0)],
+        "s3": [("a", 5.0, 90.0), ("f", 10.0, 94.0)],  # mean 7.5 %: not trained, dropped
+    }
+    for seed, (run_id, rows) in enumerate(pools.items(), 1):
+        store.upsert_run(run_id, name="x", space="nasbench201", seed=seed, config={}, run_dir=str(tmp_path / run_id))
+        store.add_evaluation(run_id, epoch=1, bn="batch", split="test", n_images=1, batch_size=1, settings={},
+                             seconds=0.0, archs=[(k, ws, gt, 1, 1) for k, ws, gt in rows], metrics={"skdt": 0.1 * seed})
+        store.set_status(run_id, "completed")
+    store.set_sweep("sw", [("lr", "0.1", s, r) for s, r in enumerate(pools, 1)])
+    (row,) = pooled_levels(store, "sw", floor=15.0)
+    assert row.kept == ("s1", "s2") and row.dropped == ("s3",) and row.archs == 5
+    ws = [50.0, 70.0, 70.0, 40.0, 75.0]  # a, b (mean of 60 and 80), c, d, e
+    gt = [90.0, 91.0, 92.0, 89.0, 93.0]
+    assert row.skdt == pytest.approx(sparse_kendall_tau(np.array(ws), np.array(gt)))
+    assert row.kdt == pytest.approx(kendall_tau(np.array(ws), np.array(gt)))
+    assert row.per_seed == pytest.approx((0.1, 0.2))
+    (all_three,) = pooled_levels(store, "sw", floor=0.0)
+    assert all_three.archs == 6 and not all_three.dropped
+    store.close()
+    monkeypatch.setattr(sys, "argv", ["supernet", "report", "sw", "--pooled", "--out-dir", str(tmp_path)])
+    cli.main()
+    assert "| 0.1 | 2 | s3 | 5 |" in capsys.readouterr().out

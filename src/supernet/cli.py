@@ -505,8 +505,12 @@ def tune(recipe: str, overrides: tuple[str, ...], seeds: str, factors: str, metr
               help="with NAME: Fig. 8, s-KdT and final searched model per epoch, a line per level (band: seeds' range)")
 @click.option("--table4", is_flag=True,
               help="instead: Table 4, each space's Random-NAS baseline and tuned recipe (`supernet reference`)")
+@click.option("--pooled", is_flag=True, help="with NAME: the authors' seed aggregation (one s-KdT over the seeds' "
+              "pooled architectures, super-net accuracy averaged per architecture)")
+@click.option("--floor", type=float, default=15.0, show_default=True,
+              help="--pooled: drop runs whose mean super-net accuracy (%) is below this (the authors' tool: 15, analysis: 40)")
 def report(name: str | None, out_dir: str, figure: str | None, meta: bool, effects: bool, space: str | None,
-           curves: str | None, table4: bool) -> None:
+           curves: str | None, table4: bool, pooled: bool, floor: float) -> None:
     """The table (and figure) of sweep NAME: metrics per level, mean ± std over seeds. No NAME: list sweeps.
 
     --meta: per space, Spearman correlations across all completed super-nets between super-net accuracy,
@@ -523,8 +527,8 @@ def report(name: str | None, out_dir: str, figure: str | None, meta: bool, effec
         raise SupernetError("give one of: a sweep name, --meta, --factors, --table4")
     if space is not None and not effects:
         raise SupernetError("--space applies to --factors only")
-    if curves and name is None:
-        raise SupernetError("--curves needs a sweep NAME (`supernet report` lists them)")
+    if (curves or pooled) and name is None:
+        raise SupernetError(f"{'--curves' if curves else '--pooled'} needs a sweep NAME (`supernet report` lists them)")
     store = _open_store(out_dir)
     if effects:
         _report_effects(store, space, figure)
@@ -554,6 +558,13 @@ def report(name: str | None, out_dir: str, figure: str | None, meta: bool, effec
     if name is None:
         for sweep_name in store.sweeps():
             click.echo(sweep_name)
+        return
+    if pooled:
+        from supernet.report.pooled import markdown_pooled, pooled_levels
+
+        click.echo(f"sweep '{name}', the authors' aggregation: one s-KdT over the pooled architectures of the seeds, "
+                   f"runs below {floor:g} % mean super-net accuracy dropped\n")
+        click.echo(markdown_pooled(pooled_levels(store, name, floor), floor))
         return
     if curves:
         from supernet.report.curves import markdown_curves, plot_curves, sweep_curves
