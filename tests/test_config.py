@@ -84,7 +84,8 @@ def test_missing_or_invalid_recipe(tmp_path):
 
 
 def test_valid_keys_cover_every_section():
-    assert {k.split(".")[0] for k in VALID_KEYS if "." in k} == {"space", "supernet", "protocol", "evaluation", "data", "runtime"}
+    assert {k.split(".")[0] for k in VALID_KEYS if "." in k} == {"space", "supernet", "protocol", "evaluation", "data", "runtime",
+                                                                  "logging"}
 
 
 def _float_keys() -> list[str]:
