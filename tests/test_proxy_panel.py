@@ -35,7 +35,7 @@ def test_each_architecture_gets_its_own_scores_and_the_cache_serves_reevaluation
     run.train()
     ev = run.store.evaluations(run.id)[-1]
     stored = run.store.arch_scores(ev["id"])
-    assert set(stored) == {"synflow", "nwot"} and list(stored["nwot"]) == run.pool
+    assert set(stored) == {"synflow", "nwot", "supernet_loss"} and list(stored["nwot"]) == run.pool
 
     # Known answer: score each pool architecture directly, with the evaluation's batch and seed.
     batch = proxy_batch(cfg, load_dataset(cfg), CPU)
