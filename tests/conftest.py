@@ -99,3 +99,31 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def entry(tmp_path, monkeypatch, capsys):
+    """Run ``supernet.cli.main`` (the console script's entry point) in-process in ``tmp_path``: a function of
+    argv returning (exit code, stderr); stdout stays readable with ``capsys``."""
+    import signal
+    import sys
+
+    from supernet import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    handler = signal.getsignal(signal.SIGTERM)
+
+    def run(argv: list[str]) -> tuple[int, str]:
+        monkeypatch.setattr(sys, "argv", ["supernet", *argv])
+        capsys.readouterr()
+        try:
+            cli.main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            signal.signal(signal.SIGTERM, handler)
+        return code, capsys.readouterr().err
+
+    return run

@@ -10,7 +10,6 @@ per fault, each starting with ``error:``, quoting at most about 100 characters o
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -18,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from supernet import cli
 from supernet.store import ResultStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -136,28 +134,6 @@ def _check(err: str, argv: list[str], fragment: str) -> None:
         if len(arg) > 120:
             assert arg[:110] not in err, lines[0][:300]
     assert len(lines[0]) < 400, lines[0][:400]
-
-
-@pytest.fixture
-def entry(tmp_path, monkeypatch, capsys):
-    """Run ``supernet.cli.main`` in-process in ``tmp_path``: (exit code, stderr)."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    handler = signal.getsignal(signal.SIGTERM)
-
-    def run(argv: list[str]) -> tuple[int, str]:
-        monkeypatch.setattr(sys, "argv", ["supernet", *argv])
-        capsys.readouterr()
-        try:
-            cli.main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        finally:
-            signal.signal(signal.SIGTERM, handler)
-        return code, capsys.readouterr().err
-
-    return run
 
 
 @pytest.mark.parametrize(("argv", "files", "code", "fragment"), [pytest.param(*r[1:], id=r[0]) for r in ROWS])

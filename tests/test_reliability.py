@@ -23,17 +23,6 @@ from supernet.trained import evaluate_run
 RECIPE = str(Path(__file__).resolve().parents[1] / "recipes" / "nb201-cpu.yaml")
 
 
-def _main(monkeypatch, capsys, argv: list[str]) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["supernet", *argv])
-    capsys.readouterr()
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    return code, capsys.readouterr().err
-
-
 @pytest.fixture
 def trained(tiny_overrides):
     cfg = load_config(RECIPE, [*tiny_overrides, "protocol.epochs=1", "evaluation.bootstrap=0"])
@@ -43,7 +32,7 @@ def trained(tiny_overrides):
 
 
 @pytest.mark.parametrize("content", [{"foo": 1}, [1, 2], "wrong-shape"], ids=["dict", "list", "wrong-shape"])
-def test_a_checkpoint_of_another_structure_is_one_clear_error_on_resume_and_evaluate(trained, content, monkeypatch,
+def test_a_checkpoint_of_another_structure_is_one_clear_error_on_resume_and_evaluate(entry, trained, content,
                                                                                       capsys):
     run, overrides = trained
     ckpt = run.dir / CHECKPOINT
@@ -54,10 +43,10 @@ def test_a_checkpoint_of_another_structure_is_one_clear_error_on_resume_and_eval
         content = state
     torch.save(content, ckpt)
     before = run.store.get_run(run.id).status
-    code, err = _main(monkeypatch, capsys, ["evaluate", run.id, "--out-dir", run.cfg.out_dir])
+    code, err = entry(["evaluate", run.id, "--out-dir", run.cfg.out_dir])
     assert code == 2 and err.startswith("error: checkpoint ") and "does not fit this run's super-net" in err, err
     assert len(err.splitlines()) == 1 and "weights_only" not in err
-    code, err = _main(monkeypatch, capsys, ["train", RECIPE, *overrides, "protocol.epochs=1"])  # the same run: resumes
+    code, err = entry(["train", RECIPE, *overrides, "protocol.epochs=1"])  # the same run: resumes
     assert code == 2 and "does not fit this run's super-net" in err and len(err.splitlines()) == 1, err
     assert run.store.get_run(run.id).status == before  # nothing marked running or failed
 
@@ -72,12 +61,12 @@ def test_a_store_moved_with_its_runs_still_finds_their_checkpoints(trained, tmp_
     assert len(ev.archs) == len(run.pool)
 
 
-def test_a_second_process_on_one_run_is_refused_and_a_dead_one_shows_stale(trained, monkeypatch, capsys):
+def test_a_second_process_on_one_run_is_refused_and_a_dead_one_shows_stale(entry, trained, monkeypatch, capsys):
     run, overrides = trained
     out = run.cfg.out_dir
     with hold(out, run.id):
         assert is_held(out, run.id)
-        code, err = _main(monkeypatch, capsys, ["train", RECIPE, *overrides, "protocol.epochs=1"])
+        code, err = entry(["train", RECIPE, *overrides, "protocol.epochs=1"])
         assert code == 2 and f"run {run.id} is being trained by process " in err, err
         with pytest.raises(SupernetError, match="being trained by process"), hold(out, run.id):
             pass
@@ -97,39 +86,39 @@ def test_runs_lists_a_dead_run_as_stale(trained, monkeypatch, capsys):
     assert line.split()[1] == "stale"
 
 
-def test_resuming_says_so_and_a_data_error_comes_alone(trained, monkeypatch, capsys, tmp_path):
+def test_resuming_says_so_and_a_data_error_comes_alone(entry, trained, monkeypatch, capsys, tmp_path):
     run, overrides = trained
-    code, err = _main(monkeypatch, capsys, ["train", RECIPE, *overrides, "protocol.epochs=1", "evaluation.bootstrap=0"])
+    code, err = entry(["train", RECIPE, *overrides, "protocol.epochs=1", "evaluation.bootstrap=0"])
     assert code == 0 and f"run {run.id} -> " in err and "resuming from epoch 1" in err
-    code, err = _main(monkeypatch, capsys, ["train", RECIPE, *overrides, f"data.root={tmp_path / 'none.tar.gz'}"])
+    code, err = entry(["train", RECIPE, *overrides, f"data.root={tmp_path / 'none.tar.gz'}"])
     assert code == 2 and err.splitlines() == [err.splitlines()[0]] and "does not exist" in err, err
 
 
-def test_ctrl_c_prints_the_resume_hint(trained, monkeypatch, capsys):
+def test_ctrl_c_prints_the_resume_hint(entry, trained, monkeypatch, capsys):
     run, overrides = trained
 
     def interrupt(self, *args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Run, "train", interrupt)
-    code, err = _main(monkeypatch, capsys, ["train", RECIPE, *overrides])
+    code, err = entry(["train", RECIPE, *overrides])
     assert code == 130 and "re-run the same command to resume" in err and "aborted" not in err
 
 
-def test_a_zero_byte_store_is_refused_not_treated_as_empty(tmp_path, monkeypatch, capsys):
+def test_a_zero_byte_store_is_refused_not_treated_as_empty(entry, tmp_path, monkeypatch, capsys):
     (tmp_path / "supernet.db").write_bytes(b"")
-    code, err = _main(monkeypatch, capsys, ["runs", "--out-dir", str(tmp_path)])
+    code, err = entry(["runs", "--out-dir", str(tmp_path)])
     assert code == 2 and "is empty (0 bytes)" in err
     assert (tmp_path / "supernet.db").stat().st_size == 0
 
 
-def test_a_nine_class_folder_is_refused(tiny_cifar, tiny_overrides, tmp_path, monkeypatch, capsys):
+def test_a_nine_class_folder_is_refused(entry, tiny_cifar, tiny_overrides, tmp_path, monkeypatch, capsys):
     nine = tmp_path / "nine"
     shutil.copytree(tiny_cifar, nine)
     for split in ("train", "test"):
         shutil.rmtree(nine / split / "truck")
     overrides = [o for o in tiny_overrides if not o.startswith("data.root=")] + [f"data.root={nine}"]
-    code, err = _main(monkeypatch, capsys, ["train", RECIPE, *overrides])
+    code, err = entry(["train", RECIPE, *overrides])
     assert code == 2 and "has 9 classes but supernet.num_classes=10" in err, err
 
 
@@ -153,22 +142,22 @@ def test_an_archive_that_expands_too_far_is_refused_before_reading(tmp_path, mon
         cifar.load_cifar10(path)
 
 
-def test_random_bytes_are_not_called_code(tmp_path, monkeypatch, capsys):
+def test_random_bytes_are_not_called_code(entry, tmp_path, monkeypatch, capsys):
     bad = tmp_path / "random.pth"
     bad.write_bytes(bytes(range(256)) * 20)
-    code, err = _main(monkeypatch, capsys, ["convert", "nasbench201", str(bad), str(tmp_path / "out.npz")])
+    code, err = entry(["convert", "nasbench201", str(bad), str(tmp_path / "out.npz")])
     assert code == 2 and "corrupt or not a torch file" in err and "code" not in err.split(":", 1)[1], err
     assert "weights_only" not in err
 
 
-def test_pool_export_and_runs_json_for_pandas(trained, monkeypatch, capsys, tmp_path):
+def test_pool_export_and_runs_json_for_pandas(entry, trained, monkeypatch, capsys, tmp_path):
     import csv
     import json
 
     run, _ = trained
     out = run.cfg.out_dir
     evaluate_run(run.store, run.id, ["evaluation.bootstrap=0"])  # a second evaluation: rows of both are written
-    code, err = _main(monkeypatch, capsys, ["show", run.id, "--out-dir", out, "--pool", str(tmp_path / "p.csv")])
+    code, err = entry(["show", run.id, "--out-dir", out, "--pool", str(tmp_path / "p.csv")])
     assert code == 0, err
     rows = list(csv.DictReader(open(tmp_path / "p.csv")))
     evaluations = run.store.evaluations(run.id)
@@ -178,10 +167,10 @@ def test_pool_export_and_runs_json_for_pandas(trained, monkeypatch, capsys, tmp_
     assert float(first["supernet_acc"]) == stored[first["arch"]][1] and float(first["ground_truth"]) == stored[first["arch"]][2]
     loss = run.store.arch_scores(evaluations[0]["id"])["supernet_loss"][first["arch"]]
     assert float(first["supernet_loss"]) == pytest.approx(loss)
-    code, _ = _main(monkeypatch, capsys, ["show", run.id, "--out-dir", out, "--pool", str(tmp_path / "p.json")])
+    code, _ = entry(["show", run.id, "--out-dir", out, "--pool", str(tmp_path / "p.json")])
     lines = (tmp_path / "p.json").read_text().splitlines()
     assert code == 0 and len(lines) == 40 and json.loads(lines[0])["arch"] == first["arch"]
-    code, err = _main(monkeypatch, capsys, ["show", run.id, "--out-dir", out, "--pool", str(tmp_path / "p.xlsx")])
+    code, err = entry(["show", run.id, "--out-dir", out, "--pool", str(tmp_path / "p.xlsx")])
     assert code == 2 and "give a .csv or .json" in err
     monkeypatch.setattr(sys, "argv", ["supernet", "runs", "--out-dir", out, "--json"])
     capsys.readouterr()
