@@ -26,6 +26,8 @@ METHODS = {
     "recipe": (),
     "unique": ("protocol.sampler=unique",),
     "landmarks": ("protocol.landmarks=50", "protocol.landmark_every=4"),
+    # compute-matched: the recipe's steps, each routed to its edge-0 op's sub-super-net after 20 epochs
+    "few_shot": ("supernet.few_shot=5", "supernet.few_shot_compute=matched", "supernet.few_shot_warmup=20"),
 }
 EVALS = {
     "plain": ("evaluation.ensemble=1",),
