@@ -41,38 +41,40 @@ def _setup():
     return cfg, kit, model, batches
 
 
-def _worker(rank: int, world: int, rendezvous: str, out: str) -> None:
+def _worker(rank: int, world: int, rendezvous: str, out: str, kind: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=rendezvous, rank=rank, world_size=world)
     try:
         cfg, kit, model, batches = _setup()
-        trainer = Trainer(model, make_sampler(kit.space, "uniform"), cfg.protocol, 0, processes=Processes(rank, world))
+        trainer = Trainer(model, make_sampler(kit.space, kind), cfg.protocol, 0, processes=Processes(rank, world))
         stats = trainer.train_epoch(0, batches, steps=STEPS)
         torch.save({"model": model.state_dict(), "loss": stats.train_loss}, f"{out}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()
 
 
-def test_two_processes_match_one_that_accumulates_the_two_half_batches(tmp_path):
-    mp.spawn(_worker, args=(2, f"file://{tmp_path / 'rendezvous'}", str(tmp_path)), nprocs=2, join=True)
+@pytest.mark.parametrize("kind", ["uniform", "fairnas"])  # FairNAS: |ops| paths per step, on every process
+def test_two_processes_match_one_that_accumulates_the_two_half_batches(tmp_path, kind):
+    mp.spawn(_worker, args=(2, f"file://{tmp_path / 'rendezvous'}", str(tmp_path), kind), nprocs=2, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
     for k, v in ranks[0]["model"].items():  # all processes hold identical weights
         torch.testing.assert_close(ranks[1]["model"][k], v, rtol=0, atol=0)
 
     cfg, kit, model, batches = _setup()  # one process: the same paths, half-batches accumulated
-    sampler = make_sampler(kit.space, "uniform")
+    sampler = make_sampler(kit.space, kind)
     rng = epoch_rng(0, streams.TRAIN, 0)
     p = cfg.protocol
     opt = torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
     model.train()
     losses = []
     for x, y in batches:
-        (arch,) = sampler(rng)
+        paths = sampler(rng)
         opt.zero_grad(set_to_none=False)
         for half in (slice(0, BATCH // 2), slice(BATCH // 2, BATCH)):
-            loss = F.cross_entropy(model(x[half], arch), y[half]) / 2
-            loss.backward()
-            losses.append(float(loss.detach()) * 2)
+            for arch in paths:  # FairNAS: the children's gradients add up
+                loss = F.cross_entropy(model(x[half], arch), y[half]) / 2
+                loss.backward()
+                losses.append(float(loss.detach()) * 2)
         torch.nn.utils.clip_grad_norm_(model.parameters(), p.grad_clip)
         opt.step()
     # Parameters: the same up to float rounding. Tracked BN statistics are rank 0's (its shard's), as DDP's
