@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 import time
 
+from ranking_study_table import cells
+
 from common import cpu_recipe_runs
-from supernet.evaluate import catalogue
 from supernet.run import Run
 from supernet.trained import evaluate_run
 
@@ -34,19 +35,10 @@ EVALS = {
     "loss": ("evaluation.ensemble=1", "evaluation.score=loss"),
     "recalibrate": ("evaluation.ensemble=1", "evaluation.bn=recalibrate"),
 }
-COLUMNS = ("skdt", "kdt", "p_at_top5", "kdt_top10", "final_acc")
 
 
 def row(method: str, seed: int, level: str, m: dict, minutes: float) -> str:
-    fmt = lambda name, v: catalogue.metric(name).format(v)  # noqa: E731
-    best = catalogue.best_baseline(m)
-    cells = [f"{fmt('skdt', m.get('skdt'))} [{fmt('skdt', m.get('skdt_lo'))}, {fmt('skdt', m.get('skdt_hi'))}]",
-             *(fmt(c, m.get(c)) for c in COLUMNS[1:])]
-    if best is not None:
-        cells += [f"{best.title} {fmt('skdt', m.get(best.prefix + 'skdt'))}",
-                  f"{catalogue.verdict(m)} {m['vs_best_diff']:+.3f} [{m['vs_best_lo']:+.3f}, {m['vs_best_hi']:+.3f}]",
-                  fmt("final_acc", m.get(best.prefix + "final_acc"))]
-    return f"| {method} | {seed} | {level} | " + " | ".join(cells) + f" | {minutes:.1f} |"
+    return f"| {method} | {seed} | {level} | " + " | ".join(cells(m)) + f" | {minutes:.1f} |"
 
 
 def main() -> None:

@@ -303,7 +303,8 @@ class Run:
         start_epoch = 0
         if resuming:
             state = load_checkpoint(ckpt, rt.device)
-            start_epoch = restore(ckpt, lambda: (trainer.load_state_dict(state["trainer"]), int(state["epoch"]))[1])
+            restore(ckpt, lambda: trainer.load_state_dict(state["trainer"]))
+            start_epoch = restore(ckpt, lambda: int(state["epoch"]))
         if not procs.main:  # the others wait until rank 0 has the run's directory and row, then train alongside
             procs.barrier()
             self.set_pool(procs.share(None))

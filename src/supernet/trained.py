@@ -51,7 +51,8 @@ def load_trained(store: ResultStore, run_id: str, overrides: list[str]) -> tuple
     rt = Runtime.from_config(cfg.device, cfg.runtime)
     state = load_checkpoint(ckpt, rt.device)
     model = rt.prepare(run.build_model())
-    epoch = restore(ckpt, lambda: (model.load_state_dict(state["trainer"]["model"]), int(state["epoch"]))[1])
+    restore(ckpt, lambda: model.load_state_dict(state["trainer"]["model"]))
+    epoch = restore(ckpt, lambda: int(state["epoch"]))
     return run, rt, model, epoch
 
 

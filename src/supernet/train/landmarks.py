@@ -69,9 +69,9 @@ class Landmarks:
              step: int, steps: int, runtime: Runtime = CPU) -> torch.Tensor | None:
         """Back-propagates the ranking loss of one pair on this batch (gradients add to the step's);
         returns the loss (detached), or None where this step has none."""
-        coef = self.schedule.coefficient(epoch, step, steps)
         if step % self.schedule.every:
             return None
+        coef = self.schedule.coefficient(epoch, step, steps)
         pair = self.pair(rng)  # drawn on every due step, also at coefficient 0, so the stream does not shift
         if pair is None or coef == 0.0:
             return None
