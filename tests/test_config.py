@@ -16,9 +16,9 @@ def test_recipe_holds_the_papers_nb201_protocol():
     assert cfg.data.train_portion == 0.5 and cfg.evaluation.bn == "batch" and cfg.evaluation.pool_size == 200
 
 
-@pytest.mark.parametrize("recipe", sorted(p.name for p in RECIPES.glob("*.yaml")))
+@pytest.mark.parametrize("recipe", sorted(p.name for p in RECIPES.glob("*.yaml") if not p.name.startswith("retrain-")))
 def test_every_recipe_loads(recipe):
-    load_config(RECIPES / recipe)
+    load_config(RECIPES / recipe)  # retrain-*.yaml: final protocols for a space, loaded in test_retrain.py
 
 
 def test_overrides_are_typed():
@@ -85,7 +85,7 @@ def test_missing_or_invalid_recipe(tmp_path):
 
 def test_valid_keys_cover_every_section():
     assert {k.split(".")[0] for k in VALID_KEYS if "." in k} == {"space", "supernet", "protocol", "evaluation", "data", "runtime",
-                                                                  "logging"}
+                                                                  "logging", "final"}
 
 
 def _float_keys() -> list[str]:

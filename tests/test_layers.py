@@ -18,7 +18,8 @@ LAYERS = (
      "supernet.evaluate",
      "supernet.proxies"),
     ("supernet.plugins", "supernet.pools", "supernet.store", "supernet.runlock", "supernet.events"),
-    ("supernet.run", "supernet.trained", "supernet.search", "supernet.zerocost", "supernet.experiments", "supernet.report",
+    ("supernet.run", "supernet.trained", "supernet.search", "supernet.retrain", "supernet.zerocost", "supernet.experiments",
+     "supernet.report",
      "supernet.downloads"),
     ("supernet.cli", "supernet.__main__", "supernet"),
 )

@@ -171,6 +171,14 @@ def show(run_id: str, out_dir: str, figure: str | None, pool_file: str | None) -
         subs = sorted({k.split("/")[0] for k in m if k.startswith("sub")} | ({"pool"} if f"pool/{head.name}" in m else set()))
         for sub in subs:  # Baseline-v2: per sub-space rankings, their mean (the headline), the union pool
             click.echo(line(f"{sub} {head.title}", head.name, f"{sub}/"))
+    finals = store.finals(row.id)
+    if finals:
+        click.echo("\nfinal trainings (supernet retrain)")
+    for f in finals:
+        acc = f"{f['test_acc']:.2f} %" if f["test_acc"] is not None else "-"
+        bench = f"{f['ground_truth']:.2f} %" if f["ground_truth"] is not None else "-"
+        click.echo(f"  {f['id']}  {shown_status(out_dir, f['id'], f['status'])}  epochs {f['epochs_done']}/"
+                   f"{f['config']['final']['epochs']}  test {acc}  benchmark {bench}  {f['arch']}")
 
 
 def _pool_figure(store, run_id: str, path: str) -> None:  # noqa: ANN001 - ResultStore, kept lazy
@@ -386,6 +394,42 @@ def search(run_id: str, overrides: tuple[str, ...], samples: int, seed: int | No
     click.echo(f"searched model (top {result.top_k} by super-net): ground truth "
                f"{_f(m.get('final_acc'), 2)}% (std {_f(m.get('final_acc_std'), 2)} over those {result.top_k}); of the sample: "
                f"{headline(m)}")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("target", metavar="RUN_OR_ARCH")
+@click.argument("overrides", nargs=-1)
+@click.option("--recipe", type=click.Path(dir_okay=False),
+              help="YAML of final.* keys over the space's benchmark protocol (see recipes/retrain-*.yaml)")
+@click.option("--rank", default=1, show_default=True, help="with a run: train its K-th best architecture")
+@OUT_DIR
+def retrain(target: str, overrides: tuple[str, ...], recipe: str | None, rank: int, out_dir: str) -> None:
+    """Train a searched architecture from scratch with its benchmark's final protocol, and test it.
+
+    RUN_OR_ARCH: a run id (its best architecture by the super-net's score; stored next to the run) or an
+    architecture of the space named by space.name=... (default nasbench201). OVERRIDES: final.* keys (e.g.
+    final.epochs=600), runtime.*, device, data.root, seed. Re-running the same command resumes it.
+    """
+    from supernet.retrain import resolve
+    from supernet.retrain import retrain as train_final
+
+    job = resolve(target, list(overrides), recipe=recipe, out_dir=out_dir, rank=rank)
+    fc = job.cfg.final
+
+    def announce(done: int) -> None:
+        click.echo(f"final training {job.id} of {job.arch} -> {job.dir}" + (f" (resuming from epoch {done})"
+                                                                            if done else ""), err=True)
+
+    def epoch_line(epoch: int, stats: dict) -> None:
+        if job.cfg.progress:
+            test = f"  test {stats['test_acc']:.2f} %" if stats.get("test_acc") is not None else ""
+            click.echo(f"epoch {epoch + 1}/{fc.epochs}  loss {stats['train_loss']:.3f}  train {stats['train_acc']:.2f} %"
+                       f"{test}  {stats['seconds']:.0f}s", err=True)
+
+    row = train_final(job, on_start=announce, on_epoch=epoch_line)
+    bench = f" (benchmark: {row['ground_truth']:.2f} %)" if row["ground_truth"] is not None else ""
+    click.echo(f"{row['arch']}\ntest accuracy {row['test_acc']:.2f} %{bench}, {row['params']:,} parameters, "
+               f"{fc.epochs} epochs")
 
 
 def _executor_options(f: Callable) -> Callable:

@@ -247,6 +247,35 @@ class LoggingConfig(_Strict):
                               "tensorboard extra)")
 
 
+class FinalConfig(_Strict):
+    """The evaluation phase (`supernet retrain`): a searched architecture trained from scratch as its benchmark
+    trained it. Each space's plug-in supplies its benchmark's protocol (``SpacePlugin.final``), applied over these
+    defaults before a recipe's and the command line's keys; never part of a super-net run's identity."""
+
+    epochs: int = Field(200, ge=1, description="training epochs (also the cosine schedule length)")
+    batch_size: int = Field(256, ge=1, description="training batch size")
+    optimizer: Literal["sgd", "rmsprop"] = Field("sgd", description="sgd (NB201, DARTS); rmsprop (NB101: TensorFlow's "
+                                                  "RMSProp with epsilon 1, momentum)")
+    lr: float = Field(0.1, gt=0, description="initial learning rate")
+    lr_min: float = Field(0.0, ge=0, description="cosine schedule floor")
+    momentum: float = Field(0.9, ge=0, lt=1, description="momentum")
+    nesterov: bool = Field(True, description="Nesterov momentum (sgd only)")
+    weight_decay: float = Field(5e-4, ge=0, description="L2 weight decay")
+    grad_clip: float = Field(0.0, ge=0, description="gradient-norm clipping (0: none)")
+    cutout: int = Field(0, ge=0, le=32, description="side of the square zeroed in each training image (0: none)")
+    train_portion: float = Field(1.0, gt=0, le=1, description="share of the training set trained on (the rest is "
+                                 "held out and reported as validation accuracy; NB101 trained on 40k of 50k)")
+    eval_every: int = Field(10, ge=0, description="test accuracy every E epochs (0: only at the end)")
+    channels: int | None = Field(None, ge=1, le=MAX_CHANNELS, description="initial channels (None: the benchmark's "
+                                 "network of the architecture)", json_schema_extra=SPACE_OPTION)
+    layers: int | None = Field(None, ge=3, le=MAX_LAYERS, description="cells (None: the benchmark's)",
+                               json_schema_extra=SPACE_OPTION)
+    auxiliary_weight: float = Field(0.0, ge=0, description="weight of the auxiliary head's loss (0: no auxiliary "
+                                    "head)", json_schema_extra=SPACE_OPTION)
+    drop_path: float = Field(0.0, ge=0, lt=1, description="drop-path probability of every op, raised linearly "
+                             "from 0 over the epochs (DARTS)", json_schema_extra=SPACE_OPTION)
+
+
 class Config(_Strict):
     name: str = Field("run", pattern=r"^[A-Za-z0-9._-]+$", description="prefix of the run id (letters, digits, . _ -)")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="fixes split, pool, sampled paths and initialisation")
@@ -261,6 +290,7 @@ class Config(_Strict):
     data: DataConfig = DataConfig()
     runtime: RuntimeConfig = RuntimeConfig()
     logging: LoggingConfig = LoggingConfig()
+    final: FinalConfig = FinalConfig()
 
     @model_validator(mode="after")
     def _factors_fit_the_space(self) -> Config:
@@ -311,7 +341,7 @@ class Config(_Strict):
 
     def run_id(self) -> str:
         """Deterministic id: re-running the same experiment finds (and resumes) the same run."""
-        ident = self.model_dump(exclude={"device", "out_dir", "resume", "progress", "logging"})
+        ident = self.model_dump(exclude={"device", "out_dir", "resume", "progress", "logging", "final"})
         ident["evaluation"] = {k: ident["evaluation"][k] for k in RUN_IDENTITY_EVAL_KEYS
                                if k not in ADDED_IDENTITY_EVAL_KEYS or ident["evaluation"][k]}
         for key in EVAL_LEVEL_KEYS:
@@ -395,9 +425,12 @@ def describe_keys(cfg: Config) -> list[tuple[str, Any, str]]:
 
 
 def _suggest(key: str) -> str:
-    close = difflib.get_close_matches(key, VALID_KEYS, n=1, cutoff=0.4)
-    if not close:  # also try matching on the last component (user forgot the section)
-        tail = {p.rsplit(".", 1)[-1]: p for p in VALID_KEYS}
+    # A key without a section is matched on the last component (the user forgot the section).
+    close = difflib.get_close_matches(key, VALID_KEYS, n=1, cutoff=0.4) if "." in key else []
+    if not close:
+        tail: dict[str, str] = {}
+        for p in VALID_KEYS:  # the first section holding a name wins (protocol.lr before final.lr)
+            tail.setdefault(p.rsplit(".", 1)[-1], p)
         hit = difflib.get_close_matches(key.rsplit(".", 1)[-1], list(tail), n=1, cutoff=0.6)
         close = [tail[hit[0]]] if hit else []
     return f"; did you mean '{close[0]}'?" if close else ""
@@ -497,32 +530,34 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def load_config(recipe: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    tree: dict[str, Any] = {}
-    if recipe is not None:
-        path = Path(recipe)
-        if not path.is_file():
-            raise SupernetError(f"recipe '{recipe}' not found (expected a YAML file, e.g. recipes/nb201.yaml)")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            line = exc.object[:exc.start].count(b"\n") + 1
-            raise SupernetError(f"recipe '{recipe}' is not UTF-8 text (line {line}, byte {exc.start}: "
-                                f"{exc.object[exc.start:exc.start + 1]!r}); save it as UTF-8") from None
-        try:
-            loaded = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
-        except yaml.YAMLError as exc:
-            raise SupernetError(f"recipe '{recipe}' is not valid YAML: {' '.join(str(exc).split())}") from None
-        except SupernetError as exc:
-            raise SupernetError(f"recipe '{recipe}': {exc}") from None
-        except RecursionError:
-            raise SupernetError(f"recipe '{recipe}' is nested too deeply to be a recipe") from None
-        if loaded is None:
-            raise SupernetError(f"recipe '{recipe}' is empty: give it at least one config key (or leave the recipe "
-                                "out for the defaults)")
-        if not isinstance(loaded, dict):
-            raise SupernetError(f"recipe '{recipe}' must be a mapping of config keys")
-        tree = loaded
-    return build_config(tree, overrides)
+    return build_config(load_recipe(recipe) if recipe is not None else {}, overrides)
+
+
+def load_recipe(recipe: str | Path) -> dict[str, Any]:
+    """A recipe file's tree of keys, as written (checked key by key when a config is built from it)."""
+    path = Path(recipe)
+    if not path.is_file():
+        raise SupernetError(f"recipe '{recipe}' not found (expected a YAML file, e.g. recipes/nb201.yaml)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise SupernetError(f"recipe '{recipe}' is not UTF-8 text (line {line}, byte {exc.start}: "
+                            f"{exc.object[exc.start:exc.start + 1]!r}); save it as UTF-8") from None
+    try:
+        loaded = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as exc:
+        raise SupernetError(f"recipe '{recipe}' is not valid YAML: {' '.join(str(exc).split())}") from None
+    except SupernetError as exc:
+        raise SupernetError(f"recipe '{recipe}': {exc}") from None
+    except RecursionError:
+        raise SupernetError(f"recipe '{recipe}' is nested too deeply to be a recipe") from None
+    if loaded is None:
+        raise SupernetError(f"recipe '{recipe}' is empty: give it at least one config key (or leave the recipe "
+                            "out for the defaults)")
+    if not isinstance(loaded, dict):
+        raise SupernetError(f"recipe '{recipe}' must be a mapping of config keys")
+    return loaded
 
 
 def absolute_paths(cfg: Config) -> Config:

@@ -47,6 +47,9 @@ class SpaceKit:
     arch_of: Callable[[str], Any]  # ground-truth key -> architecture
     # f_proxy at the benchmark's size (the network the ground truth trained), untrained; None: not available.
     build_standalone: Callable[[Any], nn.Module] | None = None
+    # The network `supernet retrain` trains: (architecture, the config's FinalConfig) -> network; None: f_proxy
+    # (build_standalone), the benchmark's own network. DARTS-NDS: DARTS' evaluation network at final.channels/layers.
+    build_final: Callable[[Any, Any], nn.Module] | None = None
     subspace_of: Callable[[Any], int] | None = None  # NB101: vertices feeding the output
     # The same for every table row at once, from stored arrays: a full NB101 table has 423,624 rows.
     row_subspaces: Callable[[], np.ndarray] | None = None
@@ -104,6 +107,8 @@ class SpacePlugin:
     convert_flags: tuple[str, ...] = ()
     factor_levels: Mapping[str, tuple[Level, ...]] = field(default_factory=dict)  # per-space levels of factors
     paper: Mapping[str, Any] = field(default_factory=dict)  # the paper's reference figures, e.g. "meta"
+    # The benchmark's final training protocol as values of FinalConfig's keys (``supernet retrain``).
+    final: Mapping[str, Any] = field(default_factory=dict)
 
     def refuses(self, key: str, value: Any) -> str | None:
         """The reason this space cannot take ``key=value``, or None."""

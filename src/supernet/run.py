@@ -42,7 +42,7 @@ from supernet.proxies.pool import finite_scores, score_pool
 from supernet.registry import build_kit
 from supernet.runlock import hold
 from supernet.runtime import Runtime
-from supernet.store import ResultStore
+from supernet.store import ResultStore, outcome_recorded
 from supernet.supernets.few_shot import FewShotSupernet, split
 from supernet.train.checkpoint import load_checkpoint, restore, save_checkpoint
 from supernet.train.landmarks import Landmarks, LandmarkSchedule
@@ -323,30 +323,30 @@ class Run:
         store.upsert_run(self.id, name=cfg.name, space=cfg.space.name, seed=cfg.seed,
                          config=cfg.model_dump(), run_dir=str(self.dir))
         try:
-            if start_epoch:
-                self.use_stored_pool()
-            store.rewind(self.id, start_epoch)
-            store.set_pool(self.id, self.groups)
-            if procs.active:
-                procs.barrier()
-                procs.share(self.groups)
-            trainer.landmarks = self.landmarks()
-            if trainer.landmarks is not None:
-                (self.dir / LANDMARKS).write_text("".join(f"{k}\t{t:.4f}\n" for k, t in
-                                                          zip(trainer.landmarks.keys, trainer.landmarks.truth, strict=True)))
-            self._loop(trainer, data, start_epoch)
-            store.set_status(self.id, "completed")
-        except KeyboardInterrupt:
-            store.set_status(self.id, "interrupted", "interrupted; re-run the same command to resume")
-            raise
-        except BaseException as exc:
-            store.set_status(self.id, "failed", str(exc) or type(exc).__name__)
-            raise
+            with outcome_recorded(lambda status, message: store.set_status(self.id, status, message)):
+                self._train_stored(trainer, data, start_epoch)
         finally:
             if self._events is not None:
                 self._events.close()
                 self._events = None
         return store.latest_metrics(self.id)
+
+    def _train_stored(self, trainer: Trainer, data: RunData, start_epoch: int) -> None:
+        """The part of training whose every exit is recorded in the run's row."""
+        store, procs = self.store, self.processes
+        if start_epoch:
+            self.use_stored_pool()
+        store.rewind(self.id, start_epoch)
+        store.set_pool(self.id, self.groups)
+        if procs.active:
+            procs.barrier()
+            procs.share(self.groups)
+        trainer.landmarks = self.landmarks()
+        if trainer.landmarks is not None:
+            (self.dir / LANDMARKS).write_text("".join(f"{k}\t{t:.4f}\n" for k, t in
+                                                      zip(trainer.landmarks.keys, trainer.landmarks.truth, strict=True)))
+        self._loop(trainer, data, start_epoch)
+        store.set_status(self.id, "completed")
 
     def _loop(self, trainer: Trainer, data: RunData, start_epoch: int) -> None:
         cfg = self.cfg

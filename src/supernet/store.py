@@ -11,7 +11,7 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +60,16 @@ CREATE TABLE IF NOT EXISTS partial_scores (
 CREATE TABLE IF NOT EXISTS reference_runs (
     space TEXT NOT NULL, role TEXT NOT NULL, run_id TEXT NOT NULL, PRIMARY KEY (space, role, run_id)
 );
+CREATE TABLE IF NOT EXISTS final_runs (
+    id TEXT PRIMARY KEY, source_run TEXT, space TEXT NOT NULL, arch TEXT NOT NULL, seed INTEGER NOT NULL,
+    config TEXT NOT NULL, status TEXT NOT NULL, message TEXT, run_dir TEXT NOT NULL,
+    epochs_done INTEGER NOT NULL DEFAULT 0, params INTEGER, ground_truth REAL, test_acc REAL,
+    created REAL NOT NULL, updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS final_epochs (
+    final_id TEXT NOT NULL REFERENCES final_runs(id), epoch INTEGER NOT NULL, lr REAL, train_loss REAL,
+    train_acc REAL, valid_acc REAL, test_loss REAL, test_acc REAL, seconds REAL, PRIMARY KEY (final_id, epoch)
+);
 CREATE TABLE IF NOT EXISTS metrics (
     evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE, name TEXT NOT NULL, value REAL,
     PRIMARY KEY (evaluation_id, name)
@@ -71,6 +81,20 @@ EXPORTED = ("runs", "epochs", "pool", "evaluations", "arch_results", "metrics", 
 # Columns added after the first schema: (table, column, definition), added to older stores on open.
 ADDED_COLUMNS = (("pool", "grp", "TEXT NOT NULL DEFAULT ''"), ("evaluations", "kind", "TEXT NOT NULL DEFAULT 'train'"),
                  ("sweep_runs", "baseline", "INTEGER NOT NULL DEFAULT 0"), ("epochs", "rank_loss", "REAL"))
+
+
+@contextmanager
+def outcome_recorded(set_status: Callable[[str, str | None], None]) -> Iterator[None]:
+    """Whatever ends the block is stored: a Ctrl-C as ``interrupted`` (with how to resume), any error as ``failed``
+    with its message; the exception goes on. So no run is ever left marked ``running`` by its own process."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        set_status("interrupted", "interrupted; re-run the same command to resume")
+        raise
+    except BaseException as exc:
+        set_status("failed", str(exc) or type(exc).__name__)
+        raise
 
 
 @dataclass(frozen=True)
@@ -103,7 +127,8 @@ class ResultStore:
                 if column not in {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}:
                     self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
         except sqlite3.DatabaseError as exc:
-            raise SupernetError(f"results store {self.path} is not a usable SQLite database: {exc}") from None
+            raise SupernetError(f"results store {self.path} is damaged ({exc}): restore it from a backup, or move it "
+                                "aside to start a new one (`sqlite3 FILE .recover` may salvage its rows)") from None
 
     def close(self) -> None:
         self._db.close()
@@ -118,9 +143,7 @@ class ResultStore:
         """``run_dir`` is stored relative to the store's directory when it lies inside it, so a store moved
         together with its run directories keeps finding them."""
         now = time.time()
-        home = self.path.parent.resolve()
-        with contextlib.suppress(ValueError):
-            run_dir = Path(run_dir).resolve().relative_to(home).as_posix()
+        run_dir = self._relative(run_dir)
         with self._tx() as db:
             db.execute(
                 "INSERT INTO runs (id, name, space, seed, config, status, run_dir, created, updated) "
@@ -129,6 +152,12 @@ class ResultStore:
                 "updated=excluded.updated",
                 (run_id, name, space, seed, json.dumps(config, sort_keys=True), run_dir, now, now),
             )
+
+    def _relative(self, run_dir: str) -> str:
+        """Relative to the store's directory when inside it: a store moved with its run directories finds them."""
+        with contextlib.suppress(ValueError):
+            return Path(run_dir).resolve().relative_to(self.path.parent.resolve()).as_posix()
+        return run_dir
 
     def set_status(self, run_id: str, status: str, message: str | None = None) -> None:
         assert status in RUN_STATES, status
@@ -401,6 +430,60 @@ class ResultStore:
 
     def sweeps(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT DISTINCT sweep FROM sweep_runs ORDER BY sweep")]
+
+    # final training (`supernet retrain`) -----------------------------------------------------
+    def upsert_final(self, final_id: str, *, source_run: str | None, space: str, arch: str, seed: int, config: dict,
+                     run_dir: str, params: int, ground_truth: float | None) -> None:
+        now = time.time()
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO final_runs (id, source_run, space, arch, seed, config, status, run_dir, params, "
+                "ground_truth, created, updated) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET status='running', message=NULL, run_dir=excluded.run_dir, "
+                "updated=excluded.updated",
+                (final_id, source_run, space, arch, seed, json.dumps(config, sort_keys=True), self._relative(run_dir),
+                 params, ground_truth, now, now),
+            )
+
+    def set_final_status(self, final_id: str, status: str, message: str | None = None) -> None:
+        assert status in RUN_STATES, status
+        with self._tx() as db:
+            db.execute("UPDATE final_runs SET status=?, message=?, updated=? WHERE id=?",
+                       (status, message, time.time(), final_id))
+
+    def rewind_final(self, final_id: str, epochs_done: int) -> None:
+        """Forget epochs beyond the checkpoint a final training resumes from."""
+        with self._tx() as db:
+            db.execute("DELETE FROM final_epochs WHERE final_id=? AND epoch>=?", (final_id, epochs_done))
+            db.execute("UPDATE final_runs SET epochs_done=?, test_acc=NULL WHERE id=?", (epochs_done, final_id))
+
+    def add_final_epoch(self, final_id: str, epoch: int, stats: Mapping[str, float | None]) -> None:
+        cols = ("lr", "train_loss", "train_acc", "valid_acc", "test_loss", "test_acc", "seconds")
+        with self._tx() as db:
+            db.execute(f"INSERT OR REPLACE INTO final_epochs (final_id, epoch, {', '.join(cols)}) VALUES "
+                       f"(?, ?, {', '.join('?' * len(cols))})", (final_id, epoch, *(stats.get(c) for c in cols)))
+            db.execute("UPDATE final_runs SET epochs_done=?, updated=? WHERE id=?", (epoch + 1, time.time(), final_id))
+
+    def finish_final(self, final_id: str, test_acc: float) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE final_runs SET status='completed', message=NULL, test_acc=?, updated=? WHERE id=?",
+                       (test_acc, time.time(), final_id))
+
+    def finals(self, source_run: str | None = None) -> list[dict[str, Any]]:
+        """Final trainings, oldest first; only those of one search run when ``source_run`` is given."""
+        where, args = ("WHERE source_run=?", (source_run,)) if source_run else ("", ())
+        cur = self._db.execute(f"SELECT * FROM final_runs {where} ORDER BY created", args)
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        for row in rows:
+            row["config"] = json.loads(row["config"])
+            row["run_dir"] = self._run_dir(row["id"], row["run_dir"])
+        return rows
+
+    def final_epochs(self, final_id: str) -> list[dict[str, Any]]:
+        cur = self._db.execute("SELECT * FROM final_epochs WHERE final_id=? ORDER BY epoch", (final_id,))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
     def latest_metrics(self, run_id: str) -> dict[str, float]:
         """The newest evaluation of the training protocol: re-evaluations never replace the headline."""

@@ -62,6 +62,17 @@ def apply_augmentation(
     return padded[batch, chan, rows[:, None, :, None], cols[:, None, None, :]]
 
 
+def cutout_mask(cy: torch.Tensor, cx: torch.Tensor, size: int, h: int, w: int) -> torch.Tensor:
+    """(B, 1, H, W) float mask zeroing a ``size`` square centred at (cy, cx), clipped at the borders, as DARTS'
+    Cutout (DeVries & Taylor 2017) cuts it: rows max(cy - size//2, 0) up to min(cy + size//2, h)."""
+    rows = torch.arange(h, device=cy.device)[None, :]
+    cols = torch.arange(w, device=cx.device)[None, :]
+    half = size // 2
+    in_rows = (rows >= (cy[:, None] - half).clamp(0, h)) & (rows < (cy[:, None] + half).clamp(0, h))
+    in_cols = (cols >= (cx[:, None] - half).clamp(0, w)) & (cols < (cx[:, None] + half).clamp(0, w))
+    return (~(in_rows[:, :, None] & in_cols[:, None, :])).float()[:, None]
+
+
 class DeviceLoader:
     """Batches of normalised float32 NCHW images from uint8 data held once on ``device``."""
 
@@ -77,7 +88,9 @@ class DeviceLoader:
         seed: int,
         device: torch.device | str = "cpu",
         channels_last: bool = False,
+        cutout: int = 0,
     ) -> None:
+        """``cutout``: side of a square zeroed (after normalisation, as DARTS does) in each augmented image."""
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] != 3:
             raise SupernetError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
         if len(labels) != len(images):
@@ -92,7 +105,7 @@ class DeviceLoader:
         )
         self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64).to(self.device)
         self.batch_size, self.augment, self.shuffle, self.drop_last = batch_size, augment, shuffle, drop_last
-        self.seed, self.channels_last = seed, channels_last
+        self.seed, self.channels_last, self.cutout = seed, channels_last, cutout
         # (x / 255 - mean) / std folded into one multiply-add.
         std = torch.tensor(CIFAR_STD, device=self.device).view(1, 3, 1, 1)
         self._scale = 1.0 / (255.0 * std)
@@ -126,10 +139,18 @@ class DeviceLoader:
         order = torch.randperm(n, generator=gen, device=self.device) if self.shuffle else None
         if self.augment:
             dy, dx, flip = draw_augmentation(n, gen)
+        cut = self.augment and self.cutout > 0
+        if cut:  # drawn after the crops and flips, so a loader without cutout sees the very same ones
+            h, w = self.images.shape[2:]
+            cy = torch.randint(0, h, (n,), generator=gen, device=self.device)
+            cx = torch.randint(0, w, (n,), generator=gen, device=self.device)
         for i in range(len(self)):
             sl = slice(i * self.batch_size, min((i + 1) * self.batch_size, n))
             idx = order[sl] if order is not None else sl
             x = self.images[idx]
             if self.augment:
                 x = apply_augmentation(x, dy[sl], dx[sl], flip[sl])
-            yield self.normalize(x), self.labels[idx]
+            x = self.normalize(x)
+            if cut:
+                x = x * cutout_mask(cy[sl], cx[sl], self.cutout, h, w)  # broadcast: x keeps its memory format
+            yield x, self.labels[idx]

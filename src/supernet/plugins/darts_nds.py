@@ -17,6 +17,7 @@ from supernet.registry import ConvertFlags, SpaceKit, SpacePlugin, register
 
 def build(cfg: Config) -> SpaceKit:
     from supernet.groundtruth.nds_convert import load_nds_details
+    from supernet.nn.ops import BNSpec
     from supernet.spaces.darts import DartsSpace
     from supernet.supernets.darts import DartsStandalone, DartsSuperNet
 
@@ -38,6 +39,14 @@ def build(cfg: Config) -> SpaceKit:
         return DartsStandalone(a, int(details.width[r]), int(details.depth[r]), cfg.supernet.num_classes,
                                auxiliary=bool(details.aux[r]))
 
+    def final(a: Any, f: Any) -> Any:  # DARTS' evaluation network; an unset size is NDS' for the architecture
+        r = row_of.get(space.key(a))
+        if r is None and (f.channels is None or f.layers is None):
+            raise SupernetError("this cell is not in the NDS table, so it has no NDS size: set final.channels and "
+                                "final.layers")
+        return DartsStandalone(a, f.channels or int(details.width[r]), f.layers or int(details.depth[r]),
+                               cfg.supernet.num_classes, auxiliary=f.auxiliary_weight > 0, bn=BNSpec(track=True))
+
     return SpaceKit(
         space=space,
         gt=gt,
@@ -47,6 +56,7 @@ def build(cfg: Config) -> SpaceKit:
         param_count=lambda a: params[space.key(a)],
         arch_of=space.parse,
         build_standalone=standalone,
+        build_final=final,
     )
 
 
@@ -98,7 +108,8 @@ PLUGIN = register(SpacePlugin(
     title="DARTS-NDS",
     build=build,
     describe=describe,
-    options=frozenset({"supernet.op_placement", "supernet.wsbn", "supernet.ofa_kernel"}),
+    options=frozenset({"supernet.op_placement", "supernet.wsbn", "supernet.ofa_kernel", "final.channels",
+                       "final.layers", "final.auxiliary_weight", "final.drop_path"}),
     refused={"protocol.sampler": {"encoding": "its super-nets train on the benchmarked architectures (SPEC 6.4); "
                                               "use uniform or fairnas",
                                   "unique": "it has no isomorphism classes here: its super-nets train on the "
@@ -114,4 +125,8 @@ PLUGIN = register(SpacePlugin(
     },
     paper={"meta": (0.07, 0.19, 0.47),
            "table4": {"random-nas": (91.33, 0.12), "tuned": (94.26, 0.05)}},  # final searched model, mean ± std
+    # DARTS' CIFAR-10 evaluation (Liu et al. 2019, Table 4's DARTS-NDS*): C=36, 20 cells, 600 epochs.
+    final={"epochs": 600, "batch_size": 96, "optimizer": "sgd", "lr": 0.025, "lr_min": 0.0, "momentum": 0.9,
+           "nesterov": False, "weight_decay": 3e-4, "grad_clip": 5.0, "cutout": 16, "train_portion": 1.0,
+           "channels": 36, "layers": 20, "auxiliary_weight": 0.4, "drop_path": 0.2},
 ))

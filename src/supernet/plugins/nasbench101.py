@@ -21,6 +21,7 @@ from supernet.registry import ConvertFlags, SpaceKit, SpacePlugin, register
 def build(cfg: Config) -> SpaceKit:
     import torch
 
+    from supernet.nn.ops import BNSpec
     from supernet.spaces.nasbench101 import NB101Space
     from supernet.supernets.nasbench101 import NB101Standalone, NB101SuperNet, nb101_param_count
 
@@ -45,6 +46,7 @@ def build(cfg: Config) -> SpaceKit:
         param_count=lambda c: nb101_param_count(c),  # NB101 trains stem 128, 3 stacks of 3 cells
         arch_of=cells_of(path),
         build_standalone=lambda c: NB101Standalone(c, num_classes=s.num_classes),
+        build_final=lambda c, f: NB101Standalone(c, num_classes=s.num_classes, bn=BNSpec(track=True)),
         subspace_of=lambda c: c.output_inputs,
         row_subspaces=lambda: output_inputs(path, gt.keys()),
     )
@@ -147,4 +149,8 @@ PLUGIN = register(SpacePlugin(
     },
     paper={"meta": (0.09, 0.45, 0.23),
            "table4": {"random-nas": (89.89, 3.89), "tuned": (93.12, 0.06)}},  # final searched model, mean ± std
+    # NASBench-101's protocol (its lib/config.py, model_builder.py): RMSProp (epsilon 1, momentum 0.9) at 0.1 x 2 TPU
+    # shards, cosine to 0, L2 1e-4, batch 256, 108 epochs on 40k of the 50k training images.
+    final={"epochs": 108, "batch_size": 256, "optimizer": "rmsprop", "lr": 0.2, "lr_min": 0.0, "momentum": 0.9,
+           "nesterov": False, "weight_decay": 1e-4, "grad_clip": 0.0, "cutout": 0, "train_portion": 0.8},
 ))

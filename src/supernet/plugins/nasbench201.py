@@ -13,6 +13,7 @@ from supernet.registry import ConvertFlags, SpaceKit, SpacePlugin, register
 
 
 def build(cfg: Config) -> SpaceKit:
+    from supernet.nn.ops import BNSpec
     from supernet.spaces.nasbench201 import NB201Space
     from supernet.supernets.nasbench201 import NB201Standalone, NB201SuperNet, nb201_param_count
 
@@ -28,6 +29,8 @@ def build(cfg: Config) -> SpaceKit:
         param_count=lambda a: nb201_param_count(a, 16, 5),  # NB201 trains C=16, N=5
         arch_of=space.parse,
         build_standalone=lambda a: NB201Standalone(a, 16, 5, cfg.supernet.num_classes),
+        # trained from scratch: BN keeps running statistics for evaluation, as the benchmark's networks did
+        build_final=lambda a, f: NB201Standalone(a, 16, 5, cfg.supernet.num_classes, bn=BNSpec(track=True)),
     )
 
 
@@ -81,4 +84,7 @@ PLUGIN = register(SpacePlugin(
     },
     paper={"meta": (0.52, 0.55, 0.94),
            "table4": {"random-nas": (87.66, 1.69), "tuned": (92.71, 0.15)}},  # final searched model, mean ± std
+    # NAS-Bench-201's protocol (Dong & Yang 2020): its cifar10 column trained C=16, N=5 on all 50k images.
+    final={"epochs": 200, "batch_size": 256, "optimizer": "sgd", "lr": 0.1, "lr_min": 0.0, "momentum": 0.9,
+           "nesterov": True, "weight_decay": 5e-4, "grad_clip": 0.0, "cutout": 0, "train_portion": 1.0},
 ))

@@ -29,7 +29,7 @@ from supernet.nn.darts_ops import (
     SlicedLinear,
     darts_op,
 )
-from supernet.nn.droppath import NO_DROPOUT, Dropouts, head_dropout, node_drop_paths
+from supernet.nn.droppath import NO_DROPOUT, Dropouts, DropPath, head_dropout, node_drop_paths
 from supernet.nn.ops import BNSpec, count_parameters
 from supernet.nn.wsbn import with_own_batchnorms
 from supernet.spaces.darts import INPUTS, NODES, OPS, DartsArch, DartsCell
@@ -222,12 +222,22 @@ class DartsNetwork(nn.Module):
         self.classifier = SlicedLinear(c_p, num_classes)
 
     def features(self, x: torch.Tensor, arch: DartsArch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        pooled, cols, _ = self._run(x, arch, aux=False)
+        return pooled, cols
+
+    def _run(self, x: torch.Tensor, arch: DartsArch, aux: bool
+             ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Pooled features, their channel columns and, with ``aux``, the auxiliary head's input (the output of
+        the cell after the second reduction, as DARTS taps it)."""
         s0 = s1 = self.stem(x)
         c0 = c1 = None
-        for cell in self.cells:
+        tapped = None
+        for i, cell in enumerate(self.cells):
             out, cols = cell(s0, s1, arch.reduce if cell.reduction else arch.normal, c0, c1)
             s0, c0, s1, c1 = s1, c1, out, cols
-        return self.pool(s1).flatten(1), c1
+            if aux and i == self.aux_cell:
+                tapped = s1
+        return self.pool(s1).flatten(1), c1, tapped
 
     def head(self, features: torch.Tensor, cols: torch.Tensor | None) -> torch.Tensor:
         return self.classifier(self.dropout(features), cols)
@@ -307,6 +317,20 @@ class DartsStandalone(DartsNetwork):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(*self.features(x, self.arch))
+
+    def forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits and, in training with an auxiliary head, the head's logits: DARTS' final training adds their
+        loss with a weight (``final.auxiliary_weight``); evaluation uses the main logits alone."""
+        pooled, cols, tapped = self._run(x, self.arch, aux=self.aux_head is not None and self.training)
+        logits = self.head(pooled, cols)
+        return logits, (self.aux_head(tapped) if tapped is not None and self.aux_head is not None else None)
+
+    def set_drop_path(self, prob: float, generator: torch.Generator | None) -> None:
+        """DARTS' final training: every non-identity op of every cell dropped with one probability (the
+        caller raises it linearly over the epochs), unlike the super-net's per-layer schedule."""
+        for cell in self.cells:
+            cell.node_drops = nn.ModuleList(
+                DropPath(1.0 - prob, generator) if prob > 0 else nn.Identity() for _ in range(NODES))
 
 
 def _sliced_copy(src: nn.Module, dst: nn.Module, cols: torch.Tensor | None) -> None:
