@@ -18,6 +18,11 @@ export PYTHONPATH="$PWD/src:${PYTHONPATH:-}"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv || true
 data="${SUPERNET_DATA:-.device/cifar10-jpeg.tar.gz}"
 python3 bench/gpu.py --data "$data" data.cache_dir=/tmp/supernet-cache "$@"
+# The evaluation phase (issue 12.9): NAS-Bench-201's final protocol for one architecture, 2 epochs on all 50k images in
+# bf16; its epoch lines give the seconds per epoch of `supernet retrain` (x 200 epochs for the full protocol).
+python3 -m supernet retrain '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|' \
+    data.root="$data" data.cache_dir=/tmp/supernet-cache runtime.precision=bf16 final.epochs=2 final.eval_every=1 \
+    --out-dir /tmp/retrain || echo "retrain check failed"
 # DARTS-NDS on the card (no ground truth needed): step time of super-net path vs stand-alone network, and
 # that a path still computes its extracted network with bf16 and channels-last (cuDNN dilated depthwise convs).
 cd bench && python3 ws_overhead.py --space darts_nds --device cuda --precision bf16 --channels 16 --layers 8 \

@@ -27,16 +27,19 @@ from supernet.groundtruth.table import GroundTruth
 from supernet.store import ResultStore
 
 COLUMNS = ("skdt", "kdt", "p_at_top5", "kdt_top10", "final_acc")
-TRAINING_KEYS = {("protocol", "landmarks"): "landmarks", ("protocol", "sampler"): "sampler",
-                 ("supernet", "few_shot"): "few_shot", ("supernet", "few_shot_compute"): "compute"}
-DEFAULTS = {"landmarks": 0, "sampler": "uniform", "few_shot": 1, "compute": "paper"}
+TRAINING_KEYS = {("protocol", "landmarks"): "landmarks", ("protocol", "landmark_every"): "every",
+                 ("protocol", "sampler"): "sampler", ("supernet", "few_shot"): "few_shot",
+                 ("supernet", "few_shot_compute"): "compute"}
+DEFAULTS = {"landmarks": 0, "every": 1, "sampler": "uniform", "few_shot": 1, "compute": "paper"}
 
 
 def method(config: dict) -> str:
     parts = []
     for (section, key), name in TRAINING_KEYS.items():
         value = config.get(section, {}).get(key, DEFAULTS[name])
-        if value != DEFAULTS[name] and not (name == "compute" and config["supernet"].get("few_shot", 1) == 1):
+        unused = (name == "compute" and config["supernet"].get("few_shot", 1) == 1) or (
+            name == "every" and not config["protocol"].get("landmarks", 0))
+        if value != DEFAULTS[name] and not unused:
             parts.append(f"{name}={value}")
     return ", ".join(parts) or "recipe"
 
@@ -47,6 +50,8 @@ def level(settings: dict) -> str:
         parts.append(f"ensemble={settings['ensemble']}")
     if settings.get("score", "accuracy") != "accuracy":
         parts.append(f"score={settings['score']}")
+    if settings.get("max_images", 0) is None:
+        parts.append("all test images")
     return ", ".join(parts)
 
 
