@@ -37,7 +37,7 @@ def data_keys(tiny_overrides: list[str]) -> list[str]:
 
 @pytest.fixture()
 def searched_run(tiny_overrides, one_torch_thread):
-    run = Run(load_config(None, tiny_overrides))
+    run = Run(load_config(None, [*tiny_overrides, "data.max_train_images=250", "resume=false"]))
     run.train()
     return run
 
@@ -46,26 +46,45 @@ def test_a_runs_searched_architecture_trains_with_the_benchmark_protocol(searche
     run, store = searched_run, searched_run.store
     ev = store.evaluations(run.id)[-1]
     acc = {a: x for a, x, *_ in store.arch_results(ev["id"])}
-    by_hand = max(run.pool, key=lambda k: acc[k])  # first in pool order among ties, as max keeps the first
+    best = max(run.pool, key=lambda k: acc[k])  # first in pool order among ties, as max keeps the first
     second = sorted(run.pool, key=lambda k: -acc[k])[1]
     job = resolve(run.id, [*TINY_FINAL, *data_keys(tiny_overrides)], out_dir=run.cfg.out_dir)
-    assert job.arch == by_hand and job.source_run == run.id
+    assert job.arch == best and job.source_run == run.id
     assert resolve(run.id, TINY_FINAL, out_dir=run.cfg.out_dir, rank=2).arch == second
     assert job.dir.parent == run.dir  # stored next to the search run
+    assert "final evaluation (epoch 2)" in job.why
+    # the super-net's training subset and how its process ran are not inherited
+    assert job.cfg.data.max_train_images is None and job.cfg.resume is True
+    by_hand = resolve(job.arch, [*TINY_FINAL, *data_keys(tiny_overrides)], out_dir=run.cfg.out_dir)
+    assert by_hand.arch == job.arch and by_hand.id != job.id  # each source keeps its own training
     fc = job.cfg.final  # NAS-Bench-201's protocol for every key not given
     assert (fc.lr, fc.nesterov, fc.weight_decay, fc.optimizer, fc.train_portion) == (0.1, True, 5e-4, "sgd", 1.0)
     assert fc.epochs == 2
 
     row = retrain(job)
     epochs = store.final_epochs(job.id)
-    assert row["status"] == "completed" and row["source_run"] == run.id and row["arch"] == by_hand
+    assert row["status"] == "completed" and row["source_run"] == run.id and row["arch"] == best
     assert [e["epoch"] for e in epochs] == [0, 1] and row["test_acc"] == epochs[-1]["test_acc"]
-    assert row["params"] == nb201_param_count(run.kit.arch_of(by_hand), 16, 5)  # f_proxy, the benchmark's size
-    assert row["ground_truth"] == pytest.approx(run.kit.gt.accuracy(by_hand, split="test", dataset="cifar10"))
+    assert row["params"] == nb201_param_count(run.kit.arch_of(best), 16, 5)  # f_proxy, the benchmark's size
+    assert row["ground_truth"] == pytest.approx(run.kit.gt.accuracy(best, split="test", dataset="cifar10"))
     assert epochs[1]["lr"] < epochs[0]["lr"] == 0.1  # cosine
     assert [r["id"] for r in store.finals(run.id)] == [job.id]
     shown = CliRunner().invoke(cli, ["show", run.id, "--out-dir", run.cfg.out_dir])
     assert shown.exit_code == 0 and f"{job.id}  completed  epochs 2/2  test {row['test_acc']:.2f} %" in shown.output
+
+
+def test_a_run_ranked_by_loss_gives_its_lowest_loss_architecture(searched_run):
+    run, store = searched_run, searched_run.store
+    ev = store.evaluations(run.id)[-1]
+    acc = {a: x for a, x, *_ in store.arch_results(ev["id"])}
+    chosen = min(run.pool, key=lambda k: acc[k])  # the worst by accuracy gets the lowest loss
+    db = store._db
+    with db:
+        db.execute("UPDATE evaluations SET settings=json_set(settings, '$.score', 'loss') WHERE id=?", (ev["id"],))
+        db.execute("DELETE FROM arch_scores WHERE evaluation_id=? AND scorer='supernet_loss'", (ev["id"],))
+        db.executemany("INSERT INTO arch_scores VALUES (?, ?, 'supernet_loss', ?)",
+                       [(ev["id"], k, 0.5 if k == chosen else 2.0) for k in run.pool])
+    assert resolve(run.id, TINY_FINAL, out_dir=run.cfg.out_dir).arch == chosen
 
 
 def test_a_final_training_may_not_change_what_the_search_run_fixed(searched_run):
@@ -74,6 +93,11 @@ def test_a_final_training_may_not_change_what_the_search_run_fixed(searched_run)
         resolve(run.id, ["protocol.lr=0.1"], out_dir=run.cfg.out_dir)
     with pytest.raises(SupernetError, match="final.channels=36 is not available for nasbench201"):
         resolve(run.id, ["final.channels=36"], out_dir=run.cfg.out_dir)
+    with pytest.raises(SupernetError, match="picks among a run's architectures"):
+        resolve(NB201, TINY_FINAL, out_dir=run.cfg.out_dir, rank=2)
+    run.store.set_status(run.id, "interrupted")
+    with pytest.raises(SupernetError, match="is interrupted, not completed: finish training it first"):
+        resolve(run.id, TINY_FINAL, out_dir=run.cfg.out_dir)
 
 
 def test_an_unknown_target_is_refused_with_what_to_give(tmp_path):
@@ -81,11 +105,18 @@ def test_an_unknown_target_is_refused_with_what_to_give(tmp_path):
         resolve("|nor_conv_3x3~0|", out_dir=str(tmp_path))
 
 
-def test_an_interrupted_final_training_resumes_to_the_same_result(tiny_overrides, tmp_path, monkeypatch,
-                                                                  one_torch_thread):
+@pytest.mark.parametrize("space", ["nasbench201", "darts_nds"])
+def test_an_interrupted_final_training_resumes_to_the_same_result(space, request, tiny_overrides, tmp_path,
+                                                                  monkeypatch, one_torch_thread):
     keys = [*TINY_FINAL, "final.epochs=3", *data_keys(tiny_overrides)]
-    whole = retrain(resolve(NB201, keys, out_dir=str(tmp_path / "a")))
-    job = resolve(NB201, keys, out_dir=str(tmp_path / "b"))
+    target = NB201
+    if space == "darts_nds":  # DARTS' protocol: cutout, drop-path and the auxiliary head draw and train too
+        table = request.getfixturevalue("nds_table")
+        target = DartsSpace().key(DartsSpace().sample(np.random.default_rng(1)))
+        keys += ["space.name=darts_nds", f"space.ground_truth={table}", "final.channels=4", "final.layers=3"]
+    whole = retrain(resolve(target, keys, out_dir=str(tmp_path / "a")))
+    job = resolve(target, keys, out_dir=str(tmp_path / "b"))
+    assert (job.cfg.final.cutout > 0) == (space == "darts_nds")
     original = FinalTrainer.train_epoch
 
     def stop_at_second(self, epoch, batches):
@@ -106,6 +137,18 @@ def test_an_interrupted_final_training_resumes_to_the_same_result(tiny_overrides
     b = torch.load(job.dir / "checkpoint.pt", weights_only=True)["trainer"]["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert [e["epoch"] for e in store.final_epochs(job.id)] == [0, 1, 2]
+
+
+def test_a_failing_final_training_is_stored_as_failed_with_its_message(tiny_overrides, tmp_path, monkeypatch):
+    def diverge(self, epoch, batches):
+        raise SupernetError("final training diverged at epoch 0 (non-finite loss); lower final.lr")
+
+    monkeypatch.setattr(FinalTrainer, "train_epoch", diverge)
+    job = resolve(NB201, [*TINY_FINAL, *data_keys(tiny_overrides)], out_dir=str(tmp_path))
+    with pytest.raises(SupernetError, match="diverged"):
+        retrain(job)
+    row = ResultStore(job.store_path).finals()[0]
+    assert row["status"] == "failed" and "lower final.lr" in row["message"]
 
 
 def test_the_shipped_retrain_recipes_state_each_benchmarks_protocol():
@@ -195,6 +238,6 @@ def test_darts_cells_retrain_in_darts_evaluation_network_through_the_cli(entry, 
     store = ResultStore(Path("runs") / "supernet.db")
     row = store.finals()[0]
     assert row["status"] == "completed" and row["source_run"] is None
-    assert row["params"] == darts_param_count(arch, 4, 3, auxiliary=True)  # DARTS' network with its aux head
+    assert row["params"] == darts_param_count(arch, 4, 3)  # DARTS' network, counted without its auxiliary head
     fc = row["config"]["final"]  # DARTS' protocol where the command line left keys unset
     assert (fc["cutout"], fc["drop_path"], fc["auxiliary_weight"], fc["batch_size"]) == (16, 0.2, 0.4, 64)

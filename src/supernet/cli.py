@@ -406,9 +406,10 @@ def search(run_id: str, overrides: tuple[str, ...], samples: int, seed: int | No
 def retrain(target: str, overrides: tuple[str, ...], recipe: str | None, rank: int, out_dir: str) -> None:
     """Train a searched architecture from scratch with its benchmark's final protocol, and test it.
 
-    RUN_OR_ARCH: a run id (its best architecture by the super-net's score; stored next to the run) or an
-    architecture of the space named by space.name=... (default nasbench201). OVERRIDES: final.* keys (e.g.
-    final.epochs=600), runtime.*, device, data.root, seed. Re-running the same command resumes it.
+    RUN_OR_ARCH: a completed run id (the best architecture of its newest `supernet search`, else of its final
+    evaluation, by the super-net's score; stored next to the run) or an architecture of the space named by
+    space.name=... (default nasbench201). OVERRIDES: final.* keys (e.g. final.epochs=600), runtime.*, device,
+    data.root, data.max_train_images, seed. Re-running the same command resumes it.
     """
     from supernet.retrain import resolve
     from supernet.retrain import retrain as train_final
@@ -417,8 +418,8 @@ def retrain(target: str, overrides: tuple[str, ...], recipe: str | None, rank: i
     fc = job.cfg.final
 
     def announce(done: int) -> None:
-        click.echo(f"final training {job.id} of {job.arch} -> {job.dir}" + (f" (resuming from epoch {done})"
-                                                                            if done else ""), err=True)
+        click.echo(f"final training {job.id} of {job.arch} ({job.why}) -> {job.dir}"
+                   + (f" (resuming from epoch {done})" if done else ""), err=True)
 
     def epoch_line(epoch: int, stats: dict) -> None:
         if job.cfg.progress:

@@ -47,8 +47,9 @@ class SpaceKit:
     arch_of: Callable[[str], Any]  # ground-truth key -> architecture
     # f_proxy at the benchmark's size (the network the ground truth trained), untrained; None: not available.
     build_standalone: Callable[[Any], nn.Module] | None = None
-    # The network `supernet retrain` trains: (architecture, the config's FinalConfig) -> network; None: f_proxy
-    # (build_standalone), the benchmark's own network. DARTS-NDS: DARTS' evaluation network at final.channels/layers.
+    # The network `supernet retrain` trains from scratch: (architecture, the config's FinalConfig) -> network, BN with
+    # running statistics; None: the space offers no final training. NB201/NB101: the benchmark's own network;
+    # DARTS-NDS: DARTS' evaluation network at final.channels/layers.
     build_final: Callable[[Any, Any], nn.Module] | None = None
     subspace_of: Callable[[Any], int] | None = None  # NB101: vertices feeding the output
     # The same for every table row at once, from stored arrays: a full NB101 table has 423,624 rows.

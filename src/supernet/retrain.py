@@ -35,8 +35,12 @@ from supernet.train.checkpoint import load_checkpoint, restore, save_checkpoint
 from supernet.train.final import FinalTrainer
 
 CHECKPOINT = "checkpoint.pt"
-# What a final training of a search run may change: the run fixes the space, its tables and the data.
-RUN_KEYS = ("final.", "runtime.", "device", "progress", "data.root", "data.cache_dir", "seed")
+# What a final training of a search run may change: the run fixes the space and its tables.
+RUN_KEYS = ("final.", "runtime.", "device", "progress", "resume", "data.root", "data.cache_dir",
+            "data.max_train_images", "seed")
+# Keys of a search run's config that a final training does not inherit: how that process ran, and the super-net's
+# training subset (the final protocol trains on the whole training set unless data.max_train_images is given).
+NOT_INHERITED = {"resume": None, "progress": None, "final": None, "data": ("max_train_images",)}
 
 
 @dataclass(frozen=True)
@@ -49,33 +53,41 @@ class FinalTraining:
     source_run: str | None
     store_path: Path
     dir: Path
+    why: str  # how the architecture was chosen (a run's evaluation and rank, or given)
 
     @property
     def id(self) -> str:
         return self.dir.name
 
 
-def searched_architecture(store: ResultStore, run_id: str, rank: int = 1) -> str:
-    """The ``rank``-th best pool architecture of the run's newest headline evaluation, by the score the run
-    ranks with (``evaluation.score``); ties keep pool order."""
-    evals = [e for e in store.evaluations(run_id) if e.get("kind", "train") == "train"]
+def searched_architecture(store: ResultStore, run_id: str, rank: int = 1) -> tuple[str, str]:
+    """The ``rank``-th best architecture of the finished run's newest search (``supernet search``) or, without one,
+    of its final headline evaluation, by the score the run ranks with (``evaluation.score``); ties keep the order
+    the architectures were evaluated in. Returns (key, which evaluation it came from)."""
+    row = store.get_run(run_id)
+    if row.status != "completed":
+        raise SupernetError(f"run {run_id} is {row.status}, not completed: finish training it first (re-run its "
+                            "`supernet train` command), or give an architecture instead of the run")
+    evals = [e for e in store.evaluations(run_id) if e.get("kind", "train") in ("train", "search")]
     if not evals:
-        raise SupernetError(f"run {run_id} has no evaluation yet: finish training it (or evaluate it) first, or "
-                            "give an architecture instead of the run")
+        raise SupernetError(f"run {run_id} has no evaluation: evaluate it (`supernet search`) or give an architecture")
     ev = evals[-1]
-    results = {a: acc for a, acc, *_ in store.arch_results(ev["id"])}
-    pool = [k for _, keys in store.pool(run_id) for k in keys if k in results] or sorted(results)
+    rows = store.arch_results(ev["id"])
+    results = {a: acc for a, acc, *_ in rows}
+    pool = [k for _, keys in store.pool(run_id) for k in keys if k in results] if ev.get("kind") == "train" else []
+    pool = pool or [r[0] for r in rows]
     if not 1 <= rank <= len(pool):
         raise SupernetError(f"--rank {rank}: the run's evaluation holds {len(pool)} architectures")
     settings = ev["settings"] if isinstance(ev["settings"], dict) else json.loads(ev["settings"])
     score = settings.get("score", "accuracy")
     losses = store.arch_scores(ev["id"]).get(SUPERNET_LOSS, {})
-    if score == "loss" and len(losses) < len(pool):
+    if score == "loss" and not set(pool) <= set(losses):
         raise SupernetError(f"run {run_id} ranks by loss but its evaluation stored no losses; re-evaluate it")
     acc = np.array([results[k] for k in pool])
     loss = np.array([losses.get(k, 0.0) for k in pool])
     order = np.argsort(-ranking_score(acc, loss, score), kind="stable")
-    return pool[int(order[rank - 1])]
+    what = "Random-NAS search" if ev.get("kind") == "search" else "final evaluation"
+    return pool[int(order[rank - 1])], f"rank {rank} by super-net {score} in its {what} (epoch {ev['epoch']})"
 
 
 def _merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
@@ -95,14 +107,19 @@ def final_config(base: dict[str, Any], recipe: str | None, overrides: Sequence[s
                  allowed: tuple[str, ...] | None) -> Config:
     """``base`` (a search run's stored config, or nothing) + the space's benchmark protocol + ``recipe`` +
     ``overrides``, later ones winning; ``allowed``: the only key prefixes a recipe or override may set."""
-    tree = {k: v for k, v in base.items() if k != "final"}
+    tree = {}
+    for k, v in base.items():
+        dropped = NOT_INHERITED.get(k, ())
+        if dropped is None:
+            continue
+        tree[k] = {kk: vv for kk, vv in v.items() if kk not in dropped} if isinstance(v, dict) else v
     extra = load_recipe(recipe) if recipe else {}
     if allowed is not None:
         given = _flat_keys(extra) + [parse_override(o)[0] for o in overrides]
         for key in given:
             if not key.startswith(allowed):
                 raise SupernetError(f"'{key}' is fixed by the search run; a final training may set "
-                                    f"{', '.join(p.rstrip('.') + ('*' if p.endswith('.') else '') for p in allowed)}")
+                                    f"{', '.join(p + '*' if p.endswith('.') else p for p in allowed)}")
     _merge(tree, extra)
     space = build_config(tree, overrides).space.name
     tree["final"] = {**get_space(space).final, **tree.get("final", {})}
@@ -118,21 +135,25 @@ def resolve(target: str, overrides: Sequence[str] = (), *, recipe: str | None = 
     if store_path.is_file():
         store = ResultStore(store_path)
         try:
-            run = store.get_run(target)
-        except SupernetError as exc:
-            if "ambiguous" in str(exc):
-                raise
-        if run is not None:
-            arch = searched_architecture(store, run.id, rank)
-        store.close()
+            try:
+                run = store.get_run(target)
+            except SupernetError as exc:
+                if "ambiguous" in str(exc):
+                    raise
+            if run is not None:
+                arch, why = searched_architecture(store, run.id, rank)
+        finally:
+            store.close()
     if run is not None:
         cfg = final_config(run.config, recipe, overrides, RUN_KEYS)
         cfg.out_dir = str(store_path.parent)
-        return _placed(cfg, arch, arch, run.id, Path(run.run_dir), store_path)
+        return _placed(cfg, arch, arch, run.id, Path(run.run_dir), store_path, why)
+    if rank != 1:
+        raise SupernetError(f"--rank {rank} picks among a run's architectures; '{target}' is not a run in {store_path}")
     cfg = final_config({"out_dir": out_dir}, recipe, overrides, None)
     kit = build_kit(cfg)
     key = kit.space.key(_parse(kit, cfg.space.name, target))
-    return _placed(cfg, key, target, None, Path(cfg.out_dir), Path(cfg.out_dir) / "supernet.db")
+    return _placed(cfg, key, target, None, Path(cfg.out_dir), Path(cfg.out_dir) / "supernet.db", "given")
 
 
 def _parse(kit: SpaceKit, space: str, text: str) -> Any:
@@ -146,13 +167,16 @@ def _parse(kit: SpaceKit, space: str, text: str) -> Any:
                         "id (`supernet runs`) or an architecture (`supernet arch`)")
 
 
-def _placed(cfg: Config, arch: str, text: str, source_run: str | None, home: Path, store_path: Path
+def _placed(cfg: Config, arch: str, text: str, source_run: str | None, home: Path, store_path: Path, why: str
             ) -> FinalTraining:
-    """The training's id hashes what determines its result (space, architecture, protocol, seed, precision)."""
-    ident = {"space": cfg.space.name, "arch": arch, "final": cfg.final.model_dump(), "seed": cfg.seed,
-             "precision": cfg.runtime.precision, "table": cfg.space.ground_truth}
+    """The training's id hashes what determines its result (space, architecture, the protocol but how often it is
+    tested, seed, precision, training subset) and the run it came from, so each search run keeps its own."""
+    ident = {"space": cfg.space.name, "arch": arch, "final": cfg.final.model_dump(exclude={"eval_every"}),
+             "seed": cfg.seed, "precision": cfg.runtime.precision, "table": cfg.space.ground_truth,
+             "max_train_images": cfg.data.max_train_images, "source_run": source_run}
     digest = hashlib.sha1(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:8]
-    return FinalTraining(absolute_paths(cfg), arch, text, source_run, store_path, home / f"final-s{cfg.seed}-{digest}")
+    return FinalTraining(absolute_paths(cfg), arch, text, source_run, store_path, home / f"final-s{cfg.seed}-{digest}",
+                         why)
 
 
 def retrain(job: FinalTraining, on_start: Callable[[int], None] | None = None,
@@ -188,7 +212,7 @@ def retrain(job: FinalTraining, on_start: Callable[[int], None] | None = None,
             (job.dir / "final.json").write_text(json.dumps({"arch": job.arch, "source_run": job.source_run,
                                                             "config": cfg.model_dump()}, indent=1, sort_keys=True))
             store.upsert_final(job.id, source_run=job.source_run, space=cfg.space.name, arch=job.arch, seed=cfg.seed,
-                               config=cfg.model_dump(), run_dir=str(job.dir), params=count_parameters(model),
+                               config=cfg.model_dump(), run_dir=str(job.dir), params=_params(model),
                                ground_truth=truth)
             with outcome_recorded(lambda status, message: store.set_final_status(job.id, status, message)):
                 store.rewind_final(job.id, start)
@@ -202,6 +226,12 @@ def retrain(job: FinalTraining, on_start: Callable[[int], None] | None = None,
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
 
 
+def _params(model: torch.nn.Module) -> int:
+    """Parameters of the network that is tested: an auxiliary head only trains (DARTS reports counts without it)."""
+    aux = getattr(model, "aux_head", None)
+    return count_parameters(model) - (count_parameters(aux) if aux is not None else 0)
+
+
 def _loaders(cfg: Config, rt: Runtime) -> tuple[DeviceLoader, Batches | None, Batches]:
     """Training images (``final.train_portion`` of the training set, augmented, with cutout), the held-out rest
     for validation, and the whole test set."""
@@ -211,7 +241,9 @@ def _loaders(cfg: Config, rt: Runtime) -> tuple[DeviceLoader, Batches | None, Ba
     if len(tr) < fc.batch_size:
         raise SupernetError(f"{len(tr)} training images do not fill one batch of {fc.batch_size}; lower "
                             "final.batch_size")
-    train = DeviceLoader(ds.train_x[tr], ds.train_y[tr], fc.batch_size, augment=True, shuffle=True, drop_last=True,
+    # Every image every epoch, as the benchmarks trained; only a last batch of one image (BN cannot train on it) is left.
+    train = DeviceLoader(ds.train_x[tr], ds.train_y[tr], fc.batch_size, augment=True, shuffle=True,
+                         drop_last=len(tr) % fc.batch_size == 1,
                          seed=cfg.seed, device=rt.device, channels_last=rt.channels_last, cutout=fc.cutout)
     valid = fixed_batches(ds.train_x[va], ds.train_y[va], None, fc.batch_size, cfg, rt) if len(va) else None
     return train, valid, fixed_batches(ds.test_x, ds.test_y, None, fc.batch_size, cfg, rt)

@@ -440,6 +440,7 @@ class ResultStore:
                 "INSERT INTO final_runs (id, source_run, space, arch, seed, config, status, run_dir, params, "
                 "ground_truth, created, updated) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET status='running', message=NULL, run_dir=excluded.run_dir, "
+                "config=excluded.config, params=excluded.params, ground_truth=excluded.ground_truth, "
                 "updated=excluded.updated",
                 (final_id, source_run, space, arch, seed, json.dumps(config, sort_keys=True), self._relative(run_dir),
                  params, ground_truth, now, now),
