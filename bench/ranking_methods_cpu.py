@@ -29,6 +29,8 @@ METHODS = {
     "landmarks": ("protocol.landmarks=50", "protocol.landmark_every=4"),
     # the authors' schedule: a landmark pair on every step (about twice the recipe's time per epoch)
     "landmarks_each_step": ("protocol.landmarks=50",),
+    # the paper's strongest factor: twice the recipe's epochs (about 40 minutes here, inside the 45-minute budget)
+    "epochs120": ("protocol.epochs=120",),
     # compute-matched: the recipe's steps, each routed to its edge-0 op's sub-super-net after 20 epochs
     "few_shot": ("supernet.few_shot=5", "supernet.few_shot_compute=matched", "supernet.few_shot_warmup=20"),
 }
