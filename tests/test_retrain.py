@@ -108,7 +108,7 @@ def test_an_unknown_target_is_refused_with_what_to_give(tmp_path):
 @pytest.mark.parametrize("space", ["nasbench201", "darts_nds"])
 def test_an_interrupted_final_training_resumes_to_the_same_result(space, request, tiny_overrides, tmp_path,
                                                                   monkeypatch, one_torch_thread):
-    keys = [*TINY_FINAL, "final.epochs=3", *data_keys(tiny_overrides)]
+    keys = [*TINY_FINAL, "final.epochs=3", "data.max_train_images=128", *data_keys(tiny_overrides)]
     target = NB201
     if space == "darts_nds":  # DARTS' protocol: cutout, drop-path and the auxiliary head draw and train too
         table = request.getfixturevalue("nds_table")
@@ -176,7 +176,7 @@ def darts_net(aux: bool) -> DartsStandalone:
     return DartsStandalone(DartsSpace().sample(np.random.default_rng(3)), 4, 3, auxiliary=aux, bn=BNSpec(track=True))
 
 
-def test_darts_auxiliary_head_loss_enters_with_its_weight():
+def test_darts_auxiliary_head_loss_enters_with_its_weight(one_torch_thread):
     x, y = torch.randn(8, 3, 32, 32), torch.arange(8) % 10
     net = darts_net(aux=True)
     net.train()
@@ -195,7 +195,7 @@ def test_darts_auxiliary_head_loss_enters_with_its_weight():
     assert torch.allclose(moved[1], 2 * moved[0], atol=1e-6)
 
 
-def test_darts_final_drop_path_drops_every_op_with_one_probability():
+def test_darts_final_drop_path_drops_every_op_with_one_probability(one_torch_thread):
     x = torch.randn(4, 3, 32, 32)
     net = darts_net(aux=False)
     net.train()
