@@ -430,7 +430,7 @@ def retrain(target: str, overrides: tuple[str, ...], recipe: str | None, rank: i
     row = train_final(job, on_start=announce, on_epoch=epoch_line)
     bench = f" (benchmark: {row['ground_truth']:.2f} %)" if row["ground_truth"] is not None else ""
     click.echo(f"{row['arch']}\ntest accuracy {row['test_acc']:.2f} %{bench}, {row['params']:,} parameters, "
-               f"{fc.epochs} epochs")
+               f"{fc.epochs} epoch{'s' if fc.epochs != 1 else ''}")
 
 
 def _executor_options(f: Callable) -> Callable:
