@@ -27,10 +27,11 @@ from supernet.groundtruth.table import GroundTruth
 from supernet.store import ResultStore
 
 COLUMNS = ("skdt", "kdt", "p_at_top5", "kdt_top10", "final_acc")
-TRAINING_KEYS = {("protocol", "landmarks"): "landmarks", ("protocol", "landmark_every"): "every",
+TRAINING_KEYS = {("protocol", "epochs"): "epochs", ("protocol", "landmarks"): "landmarks",
+                 ("protocol", "landmark_every"): "every",
                  ("protocol", "sampler"): "sampler", ("supernet", "few_shot"): "few_shot",
                  ("supernet", "few_shot_compute"): "compute"}
-DEFAULTS = {"landmarks": 0, "every": 1, "sampler": "uniform", "few_shot": 1, "compute": "paper"}
+DEFAULTS = {"epochs": 60, "landmarks": 0, "every": 1, "sampler": "uniform", "few_shot": 1, "compute": "paper"}
 
 
 def method(config: dict) -> str:
