@@ -475,12 +475,13 @@ def _set_path(tree: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested tree of keys as dotted key -> value."""
     flat: dict[str, Any] = {}
     for k, v in tree.items():
         path = f"{prefix}{k}"
         if isinstance(v, dict):
-            flat.update(_flatten(v, f"{path}."))
+            flat.update(flatten(v, f"{path}."))
         else:
             flat[path] = v
     return flat
@@ -488,7 +489,7 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def build_config(tree: dict[str, Any] | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     merged: dict[str, Any] = {}
-    for key, value in _flatten(tree or {}).items():
+    for key, value in flatten(tree or {}).items():
         _set_path(merged, key, value)
     for text in overrides:
         key, value = parse_override(text)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from supernet.config import Config, absolute_paths, build_config, load_recipe, parse_override
+from supernet.config import Config, absolute_paths, build_config, flatten, load_recipe, parse_override
 from supernet.data.loader import DeviceLoader, split_indices
 from supernet.data.setup import fixed_batches, load_dataset
 from supernet.errors import SupernetError
@@ -98,11 +98,6 @@ def _merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
             dst[k] = v
 
 
-def _flat_keys(tree: dict[str, Any], prefix: str = "") -> list[str]:
-    return [key for k, v in tree.items()
-            for key in (_flat_keys(v, f"{prefix}{k}.") if isinstance(v, dict) else [f"{prefix}{k}"])]
-
-
 def final_config(base: dict[str, Any], recipe: str | None, overrides: Sequence[str],
                  allowed: tuple[str, ...] | None) -> Config:
     """``base`` (a search run's stored config, or nothing) + the space's benchmark protocol + ``recipe`` +
@@ -115,7 +110,7 @@ def final_config(base: dict[str, Any], recipe: str | None, overrides: Sequence[s
         tree[k] = {kk: vv for kk, vv in v.items() if kk not in dropped} if isinstance(v, dict) else v
     extra = load_recipe(recipe) if recipe else {}
     if allowed is not None:
-        given = _flat_keys(extra) + [parse_override(o)[0] for o in overrides]
+        given = list(flatten(extra)) + [parse_override(o)[0] for o in overrides]
         for key in given:
             if not key.startswith(allowed):
                 raise SupernetError(f"'{key}' is fixed by the search run; a final training may set "

@@ -9,6 +9,7 @@ uninterrupted one on the same machine.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -95,7 +96,7 @@ class FinalTrainer:
             n += y.numel()
         self.scheduler.step()
         mean_loss = float(loss_sum) / max(n, 1)
-        if not torch.isfinite(torch.tensor(mean_loss)):
+        if not math.isfinite(mean_loss):
             raise SupernetError(f"final training diverged at epoch {epoch} (non-finite loss); lower final.lr")
         return FinalEpoch(lr, mean_loss, 100.0 * float(correct) / max(n, 1), time.perf_counter() - start)
 
