@@ -32,6 +32,9 @@ METHODS = {
     # the paper's strongest factor: twice the recipe's epochs (about 40 minutes here, inside the 45-minute budget)
     "epochs120": ("protocol.epochs=120",),
     # compute-matched: the recipe's steps, each routed to its edge-0 op's sub-super-net after 20 epochs
+    # the paper's Table 2: one repeated cell per stage costs the most s-KdT of its low-fidelity reductions (0.502
+    # against 0.751 with three); three cells cost about twice the recipe's time per step (60 epochs: ~40 minutes)
+    "deep3": ("supernet.layers=3",),
     "few_shot": ("supernet.few_shot=5", "supernet.few_shot_compute=matched", "supernet.few_shot_warmup=20"),
 }
 EVALS = {

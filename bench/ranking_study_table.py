@@ -27,11 +27,12 @@ from supernet.groundtruth.table import GroundTruth
 from supernet.store import ResultStore
 
 COLUMNS = ("skdt", "kdt", "p_at_top5", "kdt_top10", "final_acc")
-TRAINING_KEYS = {("protocol", "epochs"): "epochs", ("protocol", "landmarks"): "landmarks",
+TRAINING_KEYS = {("supernet", "channels"): "channels", ("supernet", "layers"): "layers",
+                 ("protocol", "epochs"): "epochs", ("protocol", "landmarks"): "landmarks",
                  ("protocol", "landmark_every"): "every",
                  ("protocol", "sampler"): "sampler", ("supernet", "few_shot"): "few_shot",
                  ("supernet", "few_shot_compute"): "compute"}
-DEFAULTS = {"epochs": 60, "landmarks": 0, "every": 1, "sampler": "uniform", "few_shot": 1, "compute": "paper"}
+DEFAULTS = {"channels": 8, "layers": 1, "epochs": 60, "landmarks": 0, "every": 1, "sampler": "uniform", "few_shot": 1, "compute": "paper"}
 
 
 def method(config: dict) -> str:

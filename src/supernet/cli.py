@@ -696,7 +696,7 @@ def factors(space: str | None) -> None:
         click.echo(f"{f.name:<17} {f.group:<22} {f.title}  [{', '.join(f.spaces)}]  ({f.source})")
         for s in [space] if space else f.spaces:
             for level in f.levels_for(s):
-                where = "" if space or len(f.spaces) == 1 else f"{s}: "
+                where = "" if space or len(f.spaces) == 1 else f"{s + ':':<13}"
                 click.echo(f"    {where}{level.label:<38} {' '.join(level.overrides)}")
 
 
