@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import signal
 import statistics
 import time
 from collections.abc import Callable
@@ -12,7 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from supernet.cli import terminate_as_interrupt
 from supernet.config import Config, load_config
+
+# `kill PID` stops a bench's run as the CLI's runs stop: marked interrupted, resumable (SIGINT may be ignored)
+signal.signal(signal.SIGTERM, terminate_as_interrupt)
 
 
 def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 2) -> float:

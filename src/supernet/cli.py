@@ -752,8 +752,9 @@ def _print_metrics(run_id: str, m: dict[str, float]) -> None:
     click.echo(f"{run_id}: {summary(m)}")
 
 
-def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM (timeouts, schedulers, Ray) becomes an interruption, so the run is marked as such."""
+def terminate_as_interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (timeouts, schedulers, Ray, `kill`) becomes an interruption, so the run is marked as such. The
+    bench scripts install it too: started with `&` by a non-interactive shell, they ignore SIGINT."""
     raise KeyboardInterrupt
 
 
@@ -761,7 +762,7 @@ def main() -> None:
     import signal
     import sqlite3
 
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, terminate_as_interrupt)
     try:
         cli.main(standalone_mode=False)
     except SupernetError as exc:
