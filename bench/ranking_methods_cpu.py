@@ -32,8 +32,8 @@ METHODS = {
     # the paper's strongest factor: twice the recipe's epochs (about 40 minutes here, inside the 45-minute budget)
     "epochs120": ("protocol.epochs=120",),
     # the paper's Table 2: one repeated cell per stage costs the most s-KdT of its low-fidelity reductions (0.502
-    # against 0.751 with three); three cells take ~3x the recipe's time per epoch here (56 s), so 45 epochs fill
-    # the 45-minute budget
+    # against 0.751 with three); three cells take ~1.8x the recipe's time per quiet epoch here (33-36 s against
+    # 18-19 s), so 45 epochs cost about 1.3x the recipe's 20 minutes
     "deep3": ("supernet.layers=3", "protocol.epochs=45"),
     # compute-matched: the recipe's steps, each routed to its edge-0 op's sub-super-net after 20 epochs
     "few_shot": ("supernet.few_shot=5", "supernet.few_shot_compute=matched", "supernet.few_shot_warmup=20"),
