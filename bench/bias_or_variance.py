@@ -63,9 +63,12 @@ def main() -> None:
     true_rank = rankdata(gt.accuracy(keys, split="test", dataset="cifar10"))
     counts = {op: np.array([parse_arch(k).ops.count(op) for k in keys]) for op in OPS}
 
-    def report(label: str, score: np.ndarray) -> None:
-        _, _, m = compute_metrics(score, keys, gt, dataset="cifar10", split="test",
-                                  settings=MetricSettings(top_k=3))
+    def report(label: str, score: np.ndarray, baseline: str | None = None) -> None:
+        """``baseline``: score is that training-free baseline's, measured as evaluations measure it."""
+        _, _, m = compute_metrics(score, keys, gt, dataset="cifar10", split="test", settings=MetricSettings(top_k=3),
+                                  baselines={baseline: score} if baseline else None)
+        if baseline:
+            m = {k.split("/", 1)[1]: v for k, v in m.items() if k.startswith(f"{baseline}/")}
         error = rankdata(score) - true_rank
         corr = "  ".join(f"{op} {spearmanr(error, c)[0]:+.2f}" for op, c in counts.items())
         print(f"| {label} | {m['skdt']:.3f} | {m['final_acc']:.2f} | {corr} |")
@@ -80,7 +83,7 @@ def main() -> None:
         for combo in itertools.combinations(ids, n):
             report(f"rank mean of {' + '.join(c.rsplit('-', 1)[-1] for c in combo)}",
                    np.mean([ranks[c] for c in combo], axis=0))
-    report("parameter count", np.array([params[k] for k in keys]))
+    report("parameter count", np.array([params[k] for k in keys]), baseline="params")
 
 
 if __name__ == "__main__":
