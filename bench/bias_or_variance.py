@@ -76,9 +76,10 @@ def main() -> None:
     print(f"seed {args.seed}: {len(runs)} runs, {len(keys)} architectures\n\n| ranking | s-KdT | final searched model | "
           "Spearman of rank error with each op's count |\n|---|---|---|---|")
     ids = sorted(runs)
-    ranks = {r: rankdata([runs[r][k] for k in keys]) for r in ids}
+    scores = {r: np.array([runs[r][k] for k in keys]) for r in ids}
+    ranks = {r: rankdata(scores[r]) for r in ids}
     for r in ids:  # its own accuracies, so ties break as in its stored evaluation
-        report(r, np.array([runs[r][k] for k in keys]))
+        report(r, scores[r])
     for n in range(2, len(ids) + 1):
         for combo in itertools.combinations(ids, n):
             report(f"rank mean of {' + '.join(c.rsplit('-', 1)[-1] for c in combo)}",

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common import CPU_RECIPE
+from supernet.config import load_config
 from supernet.evaluate import catalogue
 from supernet.evaluate.catalogue import MetricSettings
 from supernet.evaluate.evaluator import bootstrap_metrics, compute_metrics
@@ -32,7 +34,9 @@ TRAINING_KEYS = {("supernet", "channels"): "channels", ("supernet", "layers"): "
                  ("protocol", "landmark_every"): "every",
                  ("protocol", "sampler"): "sampler", ("supernet", "few_shot"): "few_shot",
                  ("supernet", "few_shot_compute"): "compute"}
-DEFAULTS = {"channels": 8, "layers": 1, "epochs": 60, "landmarks": 0, "every": 1, "sampler": "uniform", "few_shot": 1, "compute": "paper"}
+# a method is what a run changed from the CPU recipe (and the config defaults it leaves alone)
+_RECIPE = load_config(CPU_RECIPE, []).model_dump()
+DEFAULTS = {name: _RECIPE[section][key] for (section, key), name in TRAINING_KEYS.items()}
 
 
 def method(config: dict) -> str:
