@@ -49,8 +49,8 @@ def test_rows_are_consistent():
 
 
 def test_baselines_table():
-    assert [b.name for b in BASELINES] == ["params", "flops", "synflow", "nwot", "jacov", "snip", "grad_norm"]
-    assert catalogue.PROXIES == ("flops", "synflow", "nwot", "jacov", "snip", "grad_norm")
+    assert [b.name for b in BASELINES] == ["params", "flops", "synflow", "nwot", "jacov", "snip", "grad_norm", "vote"]
+    assert catalogue.PROXIES == ("flops", "synflow", "nwot", "jacov", "snip", "grad_norm")  # the vote is no proxy
     params = BASELINES[0]
     assert params.prefix == "params/" and params.skdt_variant == "clean" and params.source == "params"
     assert len({b.prefix for b in BASELINES}) == len(BASELINES)
@@ -62,6 +62,19 @@ def test_baselines_table():
         catalogue.baseline("nope")
 
 
+def test_the_vote_is_the_mean_rank_of_its_three_voters_and_needs_all_of_them():
+    # ranks (1 = worst; ties share): synflow 3 1 2, jacov 1 2 3, snip 2.5 1 2.5 -> mean 6.5/3, 4/3, 7.5/3
+    per_arch = {"params": [1, 1, 2], "synflow": [0.9, 0.1, 0.5], "jacov": [-3.0, -2.0, -1.0], "snip": [7, 5, 7],
+                "nwot": [1.0, 2.0, 3.0]}
+    scores = catalogue.baseline_scores(per_arch)
+    assert list(scores) == ["params", "synflow", "nwot", "jacov", "snip", "vote"]
+    np.testing.assert_allclose(scores["vote"], [6.5 / 3, 4 / 3, 7.5 / 3])
+    np.testing.assert_array_equal(scores["nwot"], [1.0, 2.0, 3.0])  # a proxy's scores are its own, by name
+    del per_arch["snip"]
+    assert "vote" not in catalogue.baseline_scores(per_arch)
+    np.testing.assert_allclose(catalogue.mean_rank([10, 20], [2, 1]), [1.5, 1.5])
+
+
 def test_consumers_see_the_catalogue_rows():
     from supernet.experiments.tune import metrics as tunable
     from supernet.report.meta import TITLES
@@ -70,7 +83,7 @@ def test_consumers_see_the_catalogue_rows():
         ("acc_mean", "super-net acc", 2), ("skdt", "s-KdT", 3), ("kdt", "KdT", 3), ("spearman", "Spearman", 3),
         ("p_surpass_random", "P>R", 3), ("final_acc", "final model", 2), ("p_at_top5", "P@top5%", 3),
         ("p_at_top10", "P@top10%", 3), ("kdt_top10", "KdT top10%", 3),
-    ] + [(f"{b}/skdt", f"{b} s-KdT", 3) for b in ("params", "flops", "synflow", "nwot", "jacov", "snip", "grad_norm")]
+    ] + [(f"{b}/skdt", f"{b} s-KdT", 3) for b in ("params", "flops", "synflow", "nwot", "jacov", "snip", "grad_norm", "vote")]
     assert tunable() == ("acc_mean", "skdt", "kdt", "spearman", "p_surpass_random", "final_acc", "p_at_top5",
                          "p_at_top10", "kdt_top10")
     assert TITLES == {"acc_mean": "super-net acc", "final_acc": "final model", "skdt": "s-KdT"}

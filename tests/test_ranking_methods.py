@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from scipy.stats import rankdata
 from torch import nn
 
 from supernet.config import load_config
 from supernet.errors import SupernetError
 from supernet.evaluate.evaluator import ranking_score, supernet_scores
-from supernet.evaluate.measures import sparse_kendall_tau
+from supernet.evaluate.measures import kendall_tau, sparse_kendall_tau
 from supernet.nn.norm import make_bn, recalibrate
 from supernet.run import LANDMARKS, SNAPSHOTS, SUPERNET_LOSS, Run
 from supernet.runtime import CPU
@@ -229,6 +230,34 @@ def test_ensemble_keeps_the_last_k_snapshots_and_averages_their_scores(tiny_over
     np.testing.assert_allclose([r[1] for r in rows], (single[0].accuracy + earlier) / 2, atol=1e-9)
     with pytest.raises(SupernetError, match="ensemble=3 at epoch 3 needs the weights of epochs 1-2"):
         evaluate_run(run.store, run.id, ["evaluation.ensemble=3"])
+
+
+def test_vote_score_adds_the_super_net_as_a_fourth_voter():
+    acc = np.array([60.0, 70.0, 50.0])  # ranks 2 3 1
+    proxies = {"synflow": np.array([1.0, 2.0, 3.0]), "jacov": np.array([3.0, 1.0, 2.0]),  # ranks 1 2 3 / 3 1 2
+               "snip": np.array([5.0, 6.0, 4.0]), "nwot": np.array([0.0, 9.0, 1.0])}  # 2 3 1; nwot is no voter
+    np.testing.assert_allclose(ranking_score(acc, np.zeros(3), "vote", proxies), [8 / 4, 9 / 4, 7 / 4])
+    with pytest.raises(SupernetError, match="needs the proxies synflow, jacov, snip .missing: snip"):
+        ranking_score(acc, np.zeros(3), "vote", {k: proxies[k] for k in ("synflow", "jacov")})
+    with pytest.raises(SupernetError, match="evaluation.proxies=synflow,nwot lacks jacov, snip"):
+        load_config(RECIPE, ["evaluation.score=vote", "evaluation.proxies=synflow,nwot"])
+
+
+def test_vote_score_re_evaluates_a_checkpoint_against_the_proxies_vote(tiny_overrides):
+    cfg = load_config(RECIPE, [*tiny_overrides, "evaluation.every=0", "evaluation.proxies=none"])
+    run = Run(cfg)
+    run.train()
+    panel = ["evaluation.proxies=synflow,jacov,snip", "evaluation.proxy_batch_size=8", "evaluation.bootstrap=50"]
+    ev = evaluate_run(run.store, run.id, [*panel, "evaluation.score=vote"])
+    stored = run.store.arch_scores(run.store.evaluations(run.id)[-1]["id"])
+    voters = [np.array([stored[v][k] for k in run.pool]) for v in ("synflow", "jacov", "snip")]
+    np.testing.assert_allclose(ev.score, np.mean([rankdata(v) for v in [ev.accuracy, *voters]], axis=0))
+    assert ev.metrics["skdt"] == pytest.approx(sparse_kendall_tau(ev.score, ev.ground_truth))
+    vote = np.mean([rankdata(v) for v in voters], axis=0)
+    assert ev.metrics["vote/kdt"] == pytest.approx(kendall_tau(vote, ev.ground_truth))
+    plain = evaluate_run(run.store, run.id, panel)  # the same panel: the vote is measured beside the super-net
+    np.testing.assert_allclose(plain.score, plain.accuracy)
+    assert plain.metrics["vote/kdt"] == pytest.approx(ev.metrics["vote/kdt"])
 
 
 def test_loss_score_and_recalibration_re_evaluate_a_stored_checkpoint(tiny_overrides):

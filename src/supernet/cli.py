@@ -257,11 +257,14 @@ def _best_baseline_points(store, evaluation: dict):  # noqa: ANN001, ANN202 - Re
     if best is None:
         return None
     rows = store.arch_results(evaluation["id"])
-    by_arch = {r[0]: float(r[4]) for r in rows} if best.name == "params" else store.arch_scores(evaluation["id"]).get(best.name)
-    if not by_arch:
+    keys = [r[0] for r in rows]
+    stored = {name: s for name, s in store.arch_scores(evaluation["id"]).items() if set(keys) <= set(s)}
+    per_arch = {"params": [float(r[4]) for r in rows], **{name: [s[k] for k in keys] for name, s in stored.items()}}
+    scores = catalogue.baseline_scores(per_arch).get(best.name)
+    if scores is None:
         return None
     label = f"{best.title}, s-KdT {_f(evaluation['metrics'].get(best.prefix + catalogue.HEADLINE))}"
-    return label, np.array([by_arch[r[0]] for r in rows]), np.array([r[2] for r in rows])
+    return label, scores, np.array([r[2] for r in rows])
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})

@@ -164,9 +164,9 @@ class EvaluationConfig(_Strict):
     )
     bn_batches: int = Field(8, ge=1, le=10_000, description="bn=recalibrate: fixed training batches (of the "
                             "evaluation batch size) whose statistics each architecture is evaluated with")
-    score: Literal["accuracy", "loss"] = Field(
-        "accuracy", description="rank by super-net accuracy, or by its mean cross-entropy (lower is better; "
-        "Ning et al. 2021)"
+    score: Literal["accuracy", "loss", "vote"] = Field(
+        "accuracy", description="rank by super-net accuracy; by its mean cross-entropy (lower is better; "
+        "Ning et al. 2021); or vote: its accuracy as a fourth voter beside synflow, jacov and snip (mean rank)"
     )
     ensemble: int = Field(1, ge=1, le=100, description="score = mean over the last K epochs' weights (temporal "
                           "ensemble); training keeps that many snapshots")
@@ -198,6 +198,16 @@ class EvaluationConfig(_Strict):
     def _known_proxies(cls, text: str) -> str:
         proxy_names(text)
         return text
+
+    @model_validator(mode="after")
+    def _vote_has_its_voters(self) -> EvaluationConfig:
+        from supernet.evaluate.catalogue import VOTERS
+
+        missing = [v for v in VOTERS if v not in self.proxy_list()]
+        if self.score == "vote" and missing:
+            raise ValueError(f"evaluation.score=vote ranks by the super-net together with the proxies "
+                             f"{', '.join(VOTERS)}; evaluation.proxies={self.proxies} lacks {', '.join(missing)}")
+        return self
 
     def proxy_list(self) -> tuple[str, ...]:
         return proxy_names(self.proxies)

@@ -80,12 +80,14 @@ def searched_architecture(store: ResultStore, run_id: str, rank: int = 1) -> tup
         raise SupernetError(f"--rank {rank}: the run's evaluation holds {len(pool)} architectures")
     settings = ev["settings"] if isinstance(ev["settings"], dict) else json.loads(ev["settings"])
     score = settings.get("score", "accuracy")
-    losses = store.arch_scores(ev["id"]).get(SUPERNET_LOSS, {})
+    stored = store.arch_scores(ev["id"])
+    losses = stored.get(SUPERNET_LOSS, {})
     if score == "loss" and not set(pool) <= set(losses):
         raise SupernetError(f"run {run_id} ranks by loss but its evaluation stored no losses; re-evaluate it")
     acc = np.array([results[k] for k in pool])
     loss = np.array([losses.get(k, 0.0) for k in pool])
-    order = np.argsort(-ranking_score(acc, loss, score), kind="stable")
+    proxies = {name: np.array([s[k] for k in pool]) for name, s in stored.items() if set(pool) <= set(s)}
+    order = np.argsort(-ranking_score(acc, loss, score, proxies), kind="stable")
     what = "Random-NAS search" if ev.get("kind") == "search" else "final evaluation"
     return pool[int(order[rank - 1])], f"rank {rank} by super-net {score} in its {what} (epoch {ev['epoch']})"
 

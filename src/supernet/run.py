@@ -129,10 +129,10 @@ class Run:
         acc = np.array([stored[i][0] for i in range(len(self.archs))])
         loss = np.array([stored[i][1] for i in range(len(self.archs))])
         seconds = float(sum(v[2] for v in stored.values()))
-        score = ranking_score(acc, loss, ev.score)
-        settings = MetricSettings.from_config(ev)
         proxies = self.proxy_scores(proxy_batch, rt)
-        baselines = {**baseline_scores({"params": self.params}), **proxies}
+        score = ranking_score(acc, loss, ev.score, proxies)
+        settings = MetricSettings.from_config(ev)
+        baselines = baseline_scores({"params": self.params, **proxies})
         truth, ranks, metrics = compute_metrics(score, self.pool, kit.gt, dataset=kit.gt_dataset, split=kit.gt_split,
                                                 settings=settings, baselines=baselines)
         metrics[PSR_SPACE_SIZE] = float(len(kit.gt))  # P>R's r_max: the table's size, not the space's (issue 12.6)

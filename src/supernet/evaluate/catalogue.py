@@ -14,7 +14,7 @@ every scorer (the super-net and each baseline), the others for the super-net onl
 **A new baseline** is one row of ``BASELINES`` plus its per-architecture scores, handed to
 ``evaluator.compute_metrics`` under the baseline's name; its metrics are stored as ``<prefix><metric>``.
 
-Imports numpy and the metric functions only, so readers of the catalogue never pay for torch.
+Imports numpy, scipy's ranks and the metric functions only, so readers of the catalogue never pay for torch.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.stats import rankdata
 
 from supernet.evaluate.measures import (
     PsrForm,
@@ -180,8 +181,13 @@ BASELINES: tuple[Baseline, ...] = (
     Baseline("jacov", "jacov", "Jacobian covariance", source="proxy", skdt_variant="clean"),
     Baseline("snip", "snip", "SNIP saliency", source="proxy", skdt_variant="clean"),
     Baseline("grad_norm", "grad_norm", "gradient norm", source="proxy", skdt_variant="clean"),
+    # Proxies err in different directions, so a vote among them ranks better than any one (Abdelfattah et al., ICLR
+    # 2021, vote synflow, jacov and snip); measured whenever the panel holds all three, it raises the bar a
+    # super-net must clear to the strongest training-free ranking the panel can make without tuning on ground truth.
+    Baseline("vote", "vote", "vote of synflow, jacov, snip (mean rank)", source="vote", skdt_variant="clean"),
 )
 PROXIES: tuple[str, ...] = tuple(b.name for b in BASELINES if b.source == "proxy")  # evaluation.proxies
+VOTERS: tuple[str, ...] = ("synflow", "jacov", "snip")  # the vote's members, as Abdelfattah et al. chose them
 
 
 def metric(name: str) -> Metric:
@@ -214,10 +220,26 @@ def measure(
             if m.compute is not None and (m.ranking or not ranking_only)}
 
 
+def mean_rank(*scores: ArrayLike) -> NDArray[np.float64]:
+    """A Borda count: the mean of each scorer's ranks (ties share their mean rank), higher = better. Ranks,
+    not raw scores, so voters on different scales (log-determinants, accuracies in percent) weigh the same."""
+    return np.mean([rankdata(np.asarray(s, dtype=np.float64)) for s in scores], axis=0)
+
+
 def baseline_scores(per_arch: Mapping[str, ArrayLike]) -> dict[str, NDArray[np.float64]]:
-    """Baseline name -> scores, for each baseline whose source is among the per-architecture quantities an
-    evaluation has (today ``params``: the parameter counts), as ``compute_metrics(baselines=...)`` takes them."""
-    return {b.name: np.asarray(per_arch[b.source], dtype=np.float64) for b in BASELINES if b.source in per_arch}
+    """Baseline name -> scores, as ``compute_metrics(baselines=...)`` takes them, for each baseline an evaluation
+    can measure from its per-architecture quantities: ``params`` (the parameter counts) and each proxy's scores
+    by name; the vote where all its voters are there."""
+    out = {}
+    for b in BASELINES:
+        if b.source == "vote":
+            if all(v in per_arch for v in VOTERS):
+                out[b.name] = mean_rank(*(per_arch[v] for v in VOTERS))
+            continue
+        name = b.source if b.source == "params" else b.name
+        if name in per_arch:
+            out[b.name] = np.asarray(per_arch[name], dtype=np.float64)
+    return out
 
 
 def baselines_in(keys: Iterable[str]) -> list[Baseline]:

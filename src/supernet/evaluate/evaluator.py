@@ -17,7 +17,15 @@ from torch import nn
 
 from supernet.errors import SupernetError
 from supernet.evaluate.bootstrap import VERDICT_CODE, interval, replicates, resample_indices, verdict
-from supernet.evaluate.catalogue import HEADLINE, MetricSettings, baseline, best_baseline, measure
+from supernet.evaluate.catalogue import (
+    HEADLINE,
+    VOTERS,
+    MetricSettings,
+    baseline,
+    best_baseline,
+    mean_rank,
+    measure,
+)
 from supernet.evaluate.measures import kendall_tau, sparse_kendall_tau
 from supernet.groundtruth.table import GroundTruth
 from supernet.nn.norm import BNMode, recalibrate, set_bn_mode
@@ -95,13 +103,23 @@ def supernet_accuracies(model: nn.Module, archs: Sequence[object], batches: Batc
     return supernet_scores(model, archs, batches, bn, on_arch, runtime)[0]
 
 
-def ranking_score(accuracy: np.ndarray, loss: np.ndarray, score: str) -> np.ndarray:
-    """What ``evaluation.score`` ranks by, higher = better: accuracy, or the negated mean loss (a
-    continuous score: on a small evaluation set many architectures tie in accuracy, never in loss)."""
+def ranking_score(accuracy: np.ndarray, loss: np.ndarray, score: str,
+                  proxies: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+    """What ``evaluation.score`` ranks by, higher = better: accuracy; the negated mean loss (a continuous
+    score: on a small evaluation set many architectures tie in accuracy, never in loss); or ``vote``, the
+    super-net's accuracy as one more voter beside the zero-cost vote's (``catalogue.VOTERS``, scores in
+    ``proxies``), all ranks weighing the same. The vote exists because the super-net's errors and the proxies'
+    lie in different directions (bench/RESULTS.md), so each corrects part of the other's."""
     if score == "accuracy":
         return accuracy
     if score == "loss":
         return -loss
+    if score == "vote":
+        missing = [v for v in VOTERS if v not in (proxies or {})]
+        if missing:
+            raise SupernetError(f"evaluation.score=vote needs the proxies {', '.join(VOTERS)} (missing: "
+                                f"{', '.join(missing)}); add them to evaluation.proxies")
+        return mean_rank(accuracy, *(proxies[v] for v in VOTERS))
     raise ValueError(f"unknown evaluation.score {score!r}")
 
 
