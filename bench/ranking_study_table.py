@@ -3,10 +3,11 @@
 Reads one or more stores (``--out-dir``, repeatable) and prints, for every evaluation of the NB201 CPU-recipe
 runs in them, the method (training overrides beyond the recipe), the evaluation level (BN mode, score,
 ensemble), s-KdT with its 95 % interval, KdT, P@top5%, KdT in the true top 10 %, the final searched model,
-the strongest training-free proxy and the verdict against it. Evaluations that ranked by accuracy also get
-a ``loss`` row: the same stored evaluation re-ranked by the super-net's stored mean cross-entropy
-(``supernet_loss``), through the same metric and bootstrap code a ``evaluation.score=loss`` evaluation runs
-(its forward passes would be identical). A summary gives the mean over seeds per (method, level).
+the strongest training-free baseline (the proxies' vote included) and the verdict against it. Evaluations that
+ranked by accuracy also get a ``loss`` and a ``vote`` row: the same stored evaluation re-ranked by the
+super-net's stored mean cross-entropy (``supernet_loss``), or by the vote of its accuracy with the stored
+synflow, jacov and snip scores, through the code an ``evaluation.score=loss|vote`` evaluation runs (its forward
+passes would be identical). A summary gives the mean over seeds per (method, level).
 
     python bench/ranking_study_table.py --out-dir /tmp/study --out-dir /tmp/bench/cpu
 """
@@ -22,10 +23,11 @@ import numpy as np
 from common import CPU_RECIPE
 from supernet.config import load_config
 from supernet.evaluate import catalogue
-from supernet.evaluate.catalogue import MetricSettings
-from supernet.evaluate.evaluator import bootstrap_metrics, compute_metrics
+from supernet.evaluate.catalogue import VOTERS, MetricSettings, baseline_scores
+from supernet.evaluate.evaluator import bootstrap_metrics, compute_metrics, ranking_score
 from supernet.groundtruth.shipped import gt_path
 from supernet.groundtruth.table import GroundTruth
+from supernet.run import SUPERNET_LOSS
 from supernet.store import ResultStore
 
 COLUMNS = ("skdt", "kdt", "p_at_top5", "kdt_top10", "final_acc")
@@ -61,19 +63,23 @@ def level(settings: dict) -> str:
     return ", ".join(parts)
 
 
-def loss_metrics(store: ResultStore, ev: dict, gt: GroundTruth) -> dict | None:
-    scores = store.arch_scores(ev["id"])
-    if "supernet_loss" not in scores:
-        return None
+def rescored(store: ResultStore, ev: dict, gt: GroundTruth, score: str) -> dict | None:
+    """A stored evaluation ranked by ``score`` (accuracy, loss or vote) from its stored per-architecture values,
+    through the code an evaluation with that ``evaluation.score`` runs (its forward passes would be identical),
+    with every baseline those values allow: evaluations stored before the ``vote`` baseline existed get it too,
+    so every row is judged against the same bar. None where the evaluation lacks what ``score`` needs."""
     rows = store.arch_results(ev["id"])
     keys = [r[0] for r in rows]
-    score = -np.array([scores["supernet_loss"][k] for k in keys])
-    baselines = {"params": np.array([float(r[4]) for r in rows], dtype=float),
-                 **{n: np.array([s[k] for k in keys]) for n, s in scores.items() if n != "supernet_loss"}}
+    per_arch = {n: np.array([s[k] for k in keys]) for n, s in store.arch_scores(ev["id"]).items()}
+    loss = per_arch.pop(SUPERNET_LOSS, None)
+    if (score == "loss" and loss is None) or (score == "vote" and not set(VOTERS) <= set(per_arch)):
+        return None
+    ranked = ranking_score(np.array([r[1] for r in rows]), loss, score, per_arch)
+    baselines = baseline_scores({"params": [float(r[4]) for r in rows], **per_arch})
     settings = MetricSettings(top_k=ev["settings"].get("top_k", 3))
-    truth, _, m = compute_metrics(score, keys, gt, dataset="cifar10", split="test", settings=settings,
+    truth, _, m = compute_metrics(ranked, keys, gt, dataset="cifar10", split="test", settings=settings,
                                   baselines=baselines)
-    m.update(bootstrap_metrics(score, truth, m, settings, baselines, 1000))
+    m.update(bootstrap_metrics(ranked, truth, m, settings, baselines, 1000))
     return m
 
 
@@ -100,7 +106,7 @@ def main() -> None:
     for out_dir in args.out_dir:
         store = ResultStore(Path(out_dir) / "supernet.db")
         for run in store.runs():
-            if run.status != "completed" or run.name != "nb201-cpu":
+            if run.status != "completed" or not run.name.startswith("nb201-cpu"):
                 continue
             minutes = sum(e["seconds"] or 0 for e in store.epochs(run.id)) / 60
             seen = set()
@@ -111,9 +117,13 @@ def main() -> None:
                 if lv in seen:
                     continue
                 seen.add(lv)
-                rows = [(lv, ev["metrics"])]
-                if ev["settings"].get("score", "accuracy") == "accuracy" and (lm := loss_metrics(store, ev, gt)):
-                    rows.append((lv + ", score=loss (stored losses)", lm))
+                own = ev["settings"].get("score", "accuracy")
+                rows = []
+                for score in ("accuracy", "loss", "vote"):  # its own score first, then the others it stored
+                    label = level({**ev["settings"], "score": score}) + ("" if score == own else " (stored scores)")
+                    m = rescored(store, ev, gt, score)
+                    if m is not None:
+                        rows.insert(0 if score == own else len(rows), (label, m))
                 for label, m in rows:
                     summary[(method(run.config), label)].append(m)
                     print(f"| {method(run.config)} | {run.seed} | {label} | " + " | ".join(cells(m))

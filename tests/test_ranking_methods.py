@@ -352,3 +352,11 @@ def test_few_shot_paper_mode_trains_each_sub_super_net_only_on_its_slice(tiny_ov
     name = "cells.0.slots.1.nor_conv_3x3.1.weight"
     trained = [state[f"subnets.{k}.{name}"] for k in range(len(OPS))]
     assert all(not torch.equal(trained[0], w) for w in trained[1:])
+
+
+def test_the_best_cpu_recipe_trains_as_the_cpu_recipe_and_ranks_by_the_vote():
+    best = load_config(RECIPE.with_name("nb201-cpu-best.yaml"), []).model_dump()
+    plain = load_config(RECIPE, []).model_dump()
+    assert best.pop("name") == "nb201-cpu-best" and plain.pop("name") == "nb201-cpu"
+    assert best["evaluation"].pop("score") == "vote" and plain["evaluation"].pop("score") == "accuracy"
+    assert best == plain  # its claim is about the vote alone: the same training, pool and images
