@@ -15,6 +15,7 @@ from torch import nn
 
 from supernet.config import load_config
 from supernet.errors import SupernetError
+from supernet.evaluate.catalogue import best_baseline
 from supernet.evaluate.evaluator import ranking_score, supernet_scores
 from supernet.evaluate.measures import kendall_tau, sparse_kendall_tau
 from supernet.nn.norm import make_bn, recalibrate
@@ -360,3 +361,27 @@ def test_the_best_cpu_recipe_trains_as_the_cpu_recipe_and_ranks_by_the_vote():
     assert best.pop("name") == "nb201-cpu-best" and plain.pop("name") == "nb201-cpu"
     assert best["evaluation"].pop("score") == "vote" and plain["evaluation"].pop("score") == "accuracy"
     assert best == plain  # its claim is about the vote alone: the same training, pool and images
+
+
+def test_the_study_table_re_ranks_stored_scores_as_a_real_vote_evaluation_does(tiny_overrides, tmp_path):
+    """bench/ranking_study_table.py re-ranks stored evaluations by the vote instead of re-running them; its
+    figures must be the ones a real ``evaluation.score=vote`` evaluation stores."""
+    import subprocess
+    import sys
+
+    cfg = load_config(RECIPE, [*tiny_overrides, "evaluation.every=0", "evaluation.proxies=synflow,jacov,snip",
+                               "evaluation.proxy_batch_size=8", "evaluation.bootstrap=1000"])
+    run = Run(cfg)
+    run.train()
+    real = evaluate_run(run.store, run.id, ["evaluation.score=vote"]).metrics
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    res = subprocess.run([sys.executable, "ranking_study_table.py", "--out-dir", str(tmp_path / "runs")], cwd=bench,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    rows = {cells[3]: cells for line in res.stdout.splitlines()
+            if len(cells := [c.strip() for c in line.split("|")]) == 14 and cells[2] == "0"}
+    fmt = "{:.3f}".format
+    assert rows["bn=batch, score=vote"][4] == f"{fmt(real['skdt'])} [{fmt(real['skdt_lo'])}, {fmt(real['skdt_hi'])}]"
+    assert rows["bn=batch, score=vote (stored scores)"][4] == rows["bn=batch, score=vote"][4]  # the first evaluation
+    assert rows["bn=batch, score=vote"][9].startswith(f"{best_baseline(real).name} ")
+    assert {"bn=batch", "bn=batch (stored scores)", "bn=batch, score=loss (stored scores)"} <= set(rows)
