@@ -244,21 +244,29 @@ def test_vote_score_adds_the_super_net_as_a_fourth_voter():
         load_config(RECIPE, ["evaluation.score=vote", "evaluation.proxies=synflow,nwot"])
 
 
-def test_vote_score_re_evaluates_a_checkpoint_against_the_proxies_vote(tiny_overrides):
-    cfg = load_config(RECIPE, [*tiny_overrides, "evaluation.every=0", "evaluation.proxies=none"])
-    run = Run(cfg)
-    run.train()
+def test_a_vote_run_ranks_and_picks_by_the_vote_and_its_checkpoint_re_scores_by_accuracy(tiny_overrides):
+    from supernet.retrain import searched_architecture
+
     panel = ["evaluation.proxies=synflow,jacov,snip", "evaluation.proxy_batch_size=8", "evaluation.bootstrap=50"]
-    ev = evaluate_run(run.store, run.id, [*panel, "evaluation.score=vote"])
-    stored = run.store.arch_scores(run.store.evaluations(run.id)[-1]["id"])
+    run = Run(load_config(RECIPE, [*tiny_overrides, "evaluation.every=0", *panel, "evaluation.score=vote"]))
+    run.train()
+    ev = run.store.evaluations(run.id)[-1]
+    rows = run.store.arch_results(ev["id"])
+    assert [r[0] for r in rows] == run.pool
+    stored = run.store.arch_scores(ev["id"])
     voters = [np.array([stored[v][k] for k in run.pool]) for v in ("synflow", "jacov", "snip")]
-    np.testing.assert_allclose(ev.score, np.mean([rankdata(v) for v in [ev.accuracy, *voters]], axis=0))
-    assert ev.metrics["skdt"] == pytest.approx(sparse_kendall_tau(ev.score, ev.ground_truth))
+    accuracy, truth = np.array([r[1] for r in rows]), np.array([r[2] for r in rows])
+    expected = np.mean([rankdata(v) for v in [accuracy, *voters]], axis=0)  # four voters, equal weight
+    assert ev["metrics"]["skdt"] == pytest.approx(sparse_kendall_tau(expected, truth))
     vote = np.mean([rankdata(v) for v in voters], axis=0)
-    assert ev.metrics["vote/kdt"] == pytest.approx(kendall_tau(vote, ev.ground_truth))
-    plain = evaluate_run(run.store, run.id, panel)  # the same panel: the vote is measured beside the super-net
+    assert ev["metrics"]["vote/kdt"] == pytest.approx(kendall_tau(vote, truth))
+    best, how = searched_architecture(run.store, run.id)  # the evaluation phase takes the vote's winner
+    assert best == run.pool[int(np.argmax(expected))] and "super-net vote" in how
+
+    plain = evaluate_run(run.store, run.id, ["evaluation.score=accuracy"])  # the same checkpoint, ranked alone
+    np.testing.assert_allclose(plain.accuracy, accuracy)
     np.testing.assert_allclose(plain.score, plain.accuracy)
-    assert plain.metrics["vote/kdt"] == pytest.approx(ev.metrics["vote/kdt"])
+    assert plain.metrics["vote/kdt"] == pytest.approx(ev["metrics"]["vote/kdt"])
 
 
 def test_loss_score_and_recalibration_re_evaluate_a_stored_checkpoint(tiny_overrides):
