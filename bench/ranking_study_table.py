@@ -74,11 +74,12 @@ def rescored(store: ResultStore, ev: dict, gt: GroundTruth, score: str) -> dict 
     loss = per_arch.pop(SUPERNET_LOSS, None)
     if (score == "loss" and loss is None) or (score == "vote" and not set(VOTERS) <= set(per_arch)):
         return None
-    ranked = ranking_score(np.array([r[1] for r in rows]), loss, score, per_arch)
+    accuracy = np.array([r[1] for r in rows])
+    ranked = ranking_score(accuracy, loss, score, per_arch)
     baselines = baseline_scores({"params": [float(r[4]) for r in rows], **per_arch})
     settings = MetricSettings(top_k=ev["settings"].get("top_k", 3))
     truth, _, m = compute_metrics(ranked, keys, gt, dataset="cifar10", split="test", settings=settings,
-                                  baselines=baselines)
+                                  baselines=baselines, supernet_accuracy=accuracy)
     m.update(bootstrap_metrics(ranked, truth, m, settings, baselines, 1000))
     return m
 

@@ -258,6 +258,7 @@ def test_a_vote_run_ranks_and_picks_by_the_vote_and_its_checkpoint_re_scores_by_
     accuracy, truth = np.array([r[1] for r in rows]), np.array([r[2] for r in rows])
     expected = np.mean([rankdata(v) for v in [accuracy, *voters]], axis=0)  # four voters, equal weight
     assert ev["metrics"]["skdt"] == pytest.approx(sparse_kendall_tau(expected, truth))
+    assert ev["metrics"]["acc_mean"] == pytest.approx(accuracy.mean())  # an accuracy, not the mean rank
     vote = np.mean([rankdata(v) for v in voters], axis=0)
     assert ev["metrics"]["vote/kdt"] == pytest.approx(kendall_tau(vote, truth))
     best, how = searched_architecture(run.store, run.id)  # the evaluation phase takes the vote's winner
@@ -279,6 +280,7 @@ def test_loss_score_and_recalibration_re_evaluate_a_stored_checkpoint(tiny_overr
     loss = store.arch_scores(eid)[SUPERNET_LOSS]
     np.testing.assert_allclose(ev.score, [-loss[k] for k in run.pool])
     assert ev.metrics["skdt"] == pytest.approx(sparse_kendall_tau(ev.score, ev.ground_truth))
+    assert ev.metrics["acc_mean"] == pytest.approx(ev.accuracy.mean())  # still an accuracy, not the negated loss
     plain = evaluate_run(store, run.id, ["evaluation.bootstrap=0"])
     np.testing.assert_allclose(plain.accuracy, ev.accuracy)  # the same forward passes, another ranking
     recal = evaluate_run(store, run.id, ["evaluation.bn=recalibrate", "evaluation.bn_batches=2",

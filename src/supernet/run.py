@@ -134,10 +134,10 @@ class Run:
         settings = MetricSettings.from_config(ev)
         baselines = baseline_scores({"params": self.params, **proxies})
         truth, ranks, metrics = compute_metrics(score, self.pool, kit.gt, dataset=kit.gt_dataset, split=kit.gt_split,
-                                                settings=settings, baselines=baselines)
+                                                settings=settings, baselines=baselines, supernet_accuracy=acc)
         metrics[PSR_SPACE_SIZE] = float(len(kit.gt))  # P>R's r_max: the table's size, not the space's (issue 12.6)
         if len(self.groups) > 1 or self.groups[0][0]:
-            metrics.update(self._per_group(score, settings, baselines))
+            metrics.update(self._per_group(score, acc, settings, baselines))
             self._headline_from_groups(metrics, [p for p, _ in self.groups])
         elif ev.bootstrap:  # one pool: intervals and the verdict against the best baseline
             metrics.update(bootstrap_metrics(score, truth, metrics, settings, baselines, ev.bootstrap))
@@ -199,7 +199,8 @@ class Run:
                              proxy_cache_file(self.cfg), on_arch=bar.update)
         return {n: finite_scores(v) for n, v in raw.items()}  # rankable: undefined scores rank last
 
-    def _per_group(self, score: np.ndarray, settings, baselines: dict) -> dict[str, float]:  # noqa: ANN001 - MetricSettings, kept lazy
+    def _per_group(self, score: np.ndarray, acc: np.ndarray, settings, baselines: dict  # noqa: ANN001 - MetricSettings, lazy
+                   ) -> dict[str, float]:
         """Baseline-v2: rankings inside each sub-space; the headline ranking metrics are their mean."""
         out: dict[str, float] = {}
         start = 0
@@ -208,7 +209,8 @@ class Run:
             start += len(keys)
             small = settings.replace(top_k=min(settings.top_k, len(keys)))
             _, _, sub = compute_metrics(score[sl], keys, self.kit.gt, dataset=self.kit.gt_dataset, split=self.kit.gt_split,
-                                        settings=small, baselines={name: s[sl] for name, s in baselines.items()})
+                                        settings=small, baselines={name: s[sl] for name, s in baselines.items()},
+                                        supernet_accuracy=acc[sl])
             out.update({prefix + k: v for k, v in sub.items()})
         return out
 

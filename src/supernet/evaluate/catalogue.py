@@ -212,11 +212,16 @@ def measure(
     settings: MetricSettings | None = None,
     *,
     ranking_only: bool = False,
+    accuracy: ArrayLike | None = None,
 ) -> dict[str, float]:
-    """Every metric of the catalogue (``ranking_only``: the ranking metrics) of one scorer on one pool."""
+    """Every metric of the catalogue (``ranking_only``: the ranking metrics) of one scorer on one pool.
+
+    ``accuracy``: what the metrics that are not about ranking describe (the super-net's accuracy), where the
+    scores ranked are something else (``evaluation.score=loss`` or ``vote``); default: the scores."""
     settings = settings or MetricSettings()
     s, g, r = checked_pool(scores, truth, ranks, space_size)
-    return {m.name: float(m.compute(s, g, r, space_size, settings)) for m in METRICS
+    a = s if accuracy is None else checked_pool(accuracy, truth, ranks, space_size)[0]
+    return {m.name: float(m.compute(s if m.ranking else a, g, r, space_size, settings)) for m in METRICS
             if m.compute is not None and (m.ranking or not ranking_only)}
 
 

@@ -132,6 +132,7 @@ def compute_metrics(
     split: str,
     settings: MetricSettings,
     baselines: Mapping[str, np.ndarray] | None = None,
+    supernet_accuracy: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """Ground truth, ranks and metrics of one pool: every metric of the catalogue for the super-net, and
     its ranking metrics for each training-free baseline, stored as ``<prefix><metric>``.
@@ -139,11 +140,12 @@ def compute_metrics(
     ``baselines``: name of a row of ``catalogue.BASELINES`` -> its score of each architecture of ``keys``
     (higher = predicted better). On NASBench-201 ranking by parameter count alone reaches a Kendall-Tau
     near 0.6, so a super-net is only worth its training where it beats that line; every evaluation
-    reports both.
+    reports both. ``supernet_accuracy``: the super-net's accuracies, where the first argument (what is ranked)
+    is another score (``evaluation.score=loss`` or ``vote``), so that the accuracy metrics stay accuracies.
     """
     truth = np.asarray(gt.accuracy(list(keys), split=split, dataset=dataset), dtype=np.float64)
     ranks = np.asarray(gt.ranks(list(keys), split=split, dataset=dataset))
-    metrics = measure(accuracy, truth, ranks, len(gt), settings)
+    metrics = measure(accuracy, truth, ranks, len(gt), settings, accuracy=supernet_accuracy)
     for name, scores in (baselines or {}).items():
         b = baseline(name)
         values = measure(np.asarray(scores, dtype=np.float64), truth, ranks, len(gt), b.settings(settings),
