@@ -395,3 +395,13 @@ def test_the_study_table_re_ranks_stored_scores_as_a_real_vote_evaluation_does(t
     assert rows["bn=batch, score=vote (stored scores)"][4] == rows["bn=batch, score=vote"][4]  # the first evaluation
     assert rows["bn=batch, score=vote"][9].startswith(f"{best_baseline(real).name} ")
     assert {"bn=batch", "bn=batch (stored scores)", "bn=batch, score=loss (stored scores)"} <= set(rows)
+
+    # bench/vote_control.py: the super-net as fourth voter is the vote evaluation's ranking (clean s-KdT)
+    res = subprocess.run([sys.executable, "vote_control.py", "--out-dir", str(tmp_path / "runs")], cwd=bench,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    rows = {c[1]: c for line in res.stdout.splitlines() if len(c := [x.strip() for x in line.split("|")]) == 6}
+    vote = evaluate_run(run.store, run.id, ["evaluation.score=vote", "evaluation.skdt_variant=clean"]).metrics
+    assert rows["supernet"][3] == f"{vote['skdt']:.3f}" and rows["supernet"][4] == f"{vote['final_acc']:.2f}"
+    assert rows["none"][3] == f"{real['vote/skdt']:.3f}"
+    assert set(rows) - {"---", "fourth voter"} == {"none", "supernet", "params"}  # this panel: no other proxy
