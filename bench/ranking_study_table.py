@@ -68,18 +68,16 @@ def rescored(store: ResultStore, ev: dict, gt: GroundTruth, score: str) -> dict 
     through the code an evaluation with that ``evaluation.score`` runs (its forward passes would be identical),
     with every baseline those values allow: evaluations stored before the ``vote`` baseline existed get it too,
     so every row is judged against the same bar. None where the evaluation lacks what ``score`` needs."""
-    rows = store.arch_results(ev["id"])
-    keys = [r[0] for r in rows]
-    per_arch = {n: np.array([s[k] for k in keys]) for n, s in store.arch_scores(ev["id"]).items()}
+    pool = store.pool_scores(ev["id"])
+    per_arch = dict(pool.scores)
     loss = per_arch.pop(SUPERNET_LOSS, None)
     if (score == "loss" and loss is None) or (score == "vote" and not set(VOTERS) <= set(per_arch)):
         return None
-    accuracy = np.array([r[1] for r in rows])
-    ranked = ranking_score(accuracy, loss, score, per_arch)
-    baselines = baseline_scores({"params": [float(r[4]) for r in rows], **per_arch})
+    ranked = ranking_score(pool.accuracy, loss, score, per_arch)
+    baselines = baseline_scores({"params": pool.params, **per_arch})
     settings = MetricSettings(top_k=ev["settings"].get("top_k", 3))
-    truth, _, m = compute_metrics(ranked, keys, gt, dataset="cifar10", split="test", settings=settings,
-                                  baselines=baselines, supernet_accuracy=accuracy)
+    truth, _, m = compute_metrics(ranked, pool.keys, gt, dataset="cifar10", split="test", settings=settings,
+                                  baselines=baselines, supernet_accuracy=pool.accuracy)
     m.update(bootstrap_metrics(ranked, truth, m, settings, baselines, 1000))
     return m
 

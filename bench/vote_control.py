@@ -32,12 +32,10 @@ PLAIN = {"ensemble": 1, "bn": "batch", "max_images": 2560}
 
 def fourth_voters(store: ResultStore, ev: dict) -> tuple[list[str], dict[str, np.ndarray]]:
     """The pool and every candidate fourth voter's scores: the super-net's accuracy, params, each non-voter proxy."""
-    rows = store.arch_results(ev["id"])
-    keys = [r[0] for r in rows]
-    stored = store.arch_scores(ev["id"])
-    scores = {"supernet": np.array([r[1] for r in rows]), "params": np.array([r[4] for r in rows], dtype=float)}
-    scores.update({n: np.array([s[k] for k in keys]) for n, s in stored.items() if n != "supernet_loss"})
-    return keys, scores
+    pool = store.pool_scores(ev["id"])
+    scores = {"supernet": pool.accuracy, "params": pool.params}
+    scores.update({n: s for n, s in pool.scores.items() if n != "supernet_loss"})
+    return pool.keys, scores
 
 
 def main() -> None:

@@ -235,3 +235,20 @@ def test_runs_names_the_best_baseline_and_show_gives_each_baseline_a_column(monk
     assert lines["kdt"] == ["0.333", "0.333", "-1.000"]
     assert lines["sub1 s-KdT"] == ["0.600", "0.548", "-0.800"]
     assert lines["acc_mean"] == ["2.50", "(std", "1.12)"]
+
+
+def test_pool_scores_gives_each_stored_value_in_pool_order_and_drops_scorers_that_miss_an_architecture(tmp_path):
+    store = ResultStore(tmp_path / "supernet.db")
+    store.upsert_run("toy-s0", name="toy", space="nasbench201", seed=0, config={}, run_dir=str(tmp_path))
+    archs = [("b", 60.0, 91.0, 2, 300), ("a", 70.0, 93.0, 1, 100), ("c", 50.0, 89.0, 3, 200)]
+    eid = store.add_evaluation("toy-s0", epoch=1, bn="batch", split="test", n_images=10, batch_size=10, settings={},
+                               seconds=0.0, archs=archs, metrics={},
+                               scores={"synflow": [3.0, 1.0, 2.0], "supernet_loss": [0.5, 0.4, 0.6]})
+    with store._tx() as db:  # a scorer stored for only part of the pool cannot rank it
+        db.execute("INSERT INTO arch_scores VALUES (?, 'a', 'partial', 1.0)", (eid,))
+    pool = store.pool_scores(eid)
+    assert pool.keys == ["b", "a", "c"]
+    assert pool.accuracy.tolist() == [60.0, 70.0, 50.0] and pool.ground_truth.tolist() == [91.0, 93.0, 89.0]
+    assert pool.params.tolist() == [300.0, 100.0, 200.0]
+    assert {n: v.tolist() for n, v in pool.scores.items()} == {"synflow": [3.0, 1.0, 2.0],
+                                                                "supernet_loss": [0.5, 0.4, 0.6]}

@@ -249,22 +249,17 @@ def _finite(value: object) -> object:
 
 def _best_baseline_points(store, evaluation: dict):  # noqa: ANN001, ANN202 - ResultStore, kept lazy
     """(label, scores, ground truth) of an evaluation's strongest baseline, or None."""
-    import numpy as np
-
     from supernet.evaluate import catalogue
 
     best = catalogue.best_baseline(evaluation["metrics"])
     if best is None:
         return None
-    rows = store.arch_results(evaluation["id"])
-    keys = [r[0] for r in rows]
-    stored = {name: s for name, s in store.arch_scores(evaluation["id"]).items() if set(keys) <= set(s)}
-    per_arch = {"params": [float(r[4]) for r in rows], **{name: [s[k] for k in keys] for name, s in stored.items()}}
-    scores = catalogue.baseline_scores(per_arch).get(best.name)
+    pool = store.pool_scores(evaluation["id"])
+    scores = catalogue.baseline_scores({"params": pool.params, **pool.scores}).get(best.name)
     if scores is None:
         return None
     label = f"{best.title}, s-KdT {_f(evaluation['metrics'].get(best.prefix + catalogue.HEADLINE))}"
-    return label, scores, np.array([r[2] for r in rows])
+    return label, scores, pool.ground_truth
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from supernet.errors import SupernetError
 
 SCHEMA = """
@@ -110,6 +112,18 @@ class RunRow:
     epochs_done: int
     created: float
     updated: float
+
+
+@dataclass(frozen=True)
+class PoolScores:
+    """One stored evaluation's pool with every per-architecture value in pool order: what re-ranking a finished
+    evaluation needs (another ``evaluation.score``, another baseline, a plot) without its forward passes."""
+
+    keys: list[str]
+    accuracy: np.ndarray  # the super-net's, percent
+    ground_truth: np.ndarray
+    params: np.ndarray
+    scores: dict[str, np.ndarray]  # each stored scorer that covers the whole pool: proxies, the super-net's loss
 
 
 class ResultStore:
@@ -322,6 +336,15 @@ class ResultStore:
                 "SELECT arch, scorer, score FROM arch_scores WHERE evaluation_id=? ORDER BY rowid", (evaluation_id,)):
             out.setdefault(scorer, {})[arch] = score
         return out
+
+    def pool_scores(self, evaluation_id: int) -> PoolScores:
+        rows = self.arch_results(evaluation_id)
+        keys = [r[0] for r in rows]
+        scores = {name: np.array([by_arch[k] for k in keys], dtype=np.float64)
+                  for name, by_arch in self.arch_scores(evaluation_id).items() if set(keys) <= set(by_arch)}
+        return PoolScores(keys, np.array([r[1] for r in rows], dtype=np.float64),
+                          np.array([r[2] for r in rows], dtype=np.float64),
+                          np.array([r[4] for r in rows], dtype=np.float64), scores)
 
     # moving a run between stores (a Ray worker trains into its own store; the driver imports) -----
     def export_run(self, run_id: str) -> dict[str, tuple[list[str], list[list[Any]]]]:
