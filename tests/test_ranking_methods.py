@@ -405,3 +405,22 @@ def test_the_study_table_re_ranks_stored_scores_as_a_real_vote_evaluation_does(t
     assert rows["supernet"][3] == f"{vote['skdt']:.3f}" and rows["supernet"][4] == f"{vote['final_acc']:.2f}"
     assert rows["none"][3] == f"{real['vote/skdt']:.3f}"
     assert set(rows) - {"---", "fourth voter"} == {"none", "supernet", "params"}  # this panel: no other proxy
+
+    # bench/fullspace.py on a search sample: each row is what a real evaluation ranking by that scorer stores
+    from supernet.search import search_run
+
+    search_run(run.store, run.id, 12, overrides=["evaluation.score=vote"])
+    res = subprocess.run([sys.executable, "fullspace.py", "--out-dir", str(tmp_path / "runs"), "--run", run.id,
+                          "--size", "12"], cwd=bench, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    rows = {c[1]: c for line in res.stdout.splitlines() if len(c := [x.strip() for x in line.split("|")]) == 10}
+    voted = run.store.evaluations(run.id)[-1]["metrics"]
+    alone = evaluate_run(run.store, run.id, ["evaluation.skdt_variant=clean"], pool=run.store.pool_scores(
+        run.store.evaluations(run.id)[-1]["id"]).keys, kind="search").metrics
+    assert "super-net + vote (evaluation.score=vote)" in rows, res.stdout
+    assert rows["super-net + vote (evaluation.score=vote)"][2] == f"{voted['kdt']:.3f}"
+    assert rows["super-net + vote (evaluation.score=vote)"][8] == f"{voted['final_acc']:.2f}"
+    assert rows["vote of synflow, jacov, snip"][2:4] == [f"{voted['vote/kdt']:.3f}", f"{voted['vote/skdt']:.3f}"]
+    assert rows["params"][5] == f"{voted['params/p_at_top5']:.3f}"
+    assert rows["super-net accuracy (alone)"][2:4] == [f"{alone['kdt']:.3f}", f"{alone['skdt']:.3f}"]
+    assert rows["few-shot NAS"][2] == "0.551"
