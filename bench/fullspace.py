@@ -11,21 +11,34 @@ varies is the training seed).
 
     python -m supernet search RUN --samples 15625 --out-dir DIR runtime.channels_last=true \\
         evaluation.proxies=synflow,jacov,snip
-    python bench/fullspace.py --out-dir DIR --run RUN
+    python bench/fullspace.py --out-dir DIR --run RUN [--unfinished]
+
+The evaluation takes hours on a CPU (the super-net's forward passes, then the proxies of 15,625 networks), and
+both parts resume where they stopped. ``--unfinished`` reports what is stored so far: the architectures whose
+super-net scores are in (a uniform sample of the space, since the search draws its order at random), and among
+them those whose voters' proxy scores are in the proxy cache.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
 
+from supernet.config import evaluation_config
+from supernet.data.setup import load_dataset, proxy_batch, proxy_cache_file
 from supernet.errors import SupernetError
 from supernet.evaluate.catalogue import VOTERS, MetricSettings, mean_rank, measure
 from supernet.groundtruth.shipped import gt_path
 from supernet.groundtruth.table import GroundTruth
+from supernet.proxies.cache import ProxyCache, batch_digest
+from supernet.registry import build_kit
 from supernet.run import SUPERNET_LOSS
+from supernet.runtime import CPU
+from supernet.search import search_pool
 from supernet.store import PoolScores, ResultStore
 
 SETTINGS = MetricSettings(top_k=3, skdt_variant="clean")
@@ -62,6 +75,35 @@ def search_evaluation(store: ResultStore, run_id: str, size: int) -> dict:
     return found[-1]
 
 
+def unfinished(store: ResultStore, run_id: str, size: int) -> tuple[PoolScores, PoolScores]:
+    """An unfinished ``supernet search RUN --samples SIZE``: (the architectures with super-net scores, those of
+    them whose voters are in the proxy cache too), each with what it has."""
+    cfg = evaluation_config(store.get_run(run_id).config, [])
+    pool = search_pool(cfg, size)
+    digest = hashlib.sha1("\n".join(pool).encode()).hexdigest()
+    labels = [lab for lab in store.partial_labels(run_id) if json.loads(lab)["kind"] == "search"
+              and json.loads(lab)["pool"] == digest]
+    if not labels:
+        raise SupernetError(f"run {run_id} has no unfinished search of {size} architectures")
+    done = max((store.partial(run_id, lab) for lab in labels), key=len)
+    at = sorted(done)
+    kit = build_kit(cfg)
+    keys = [pool[i] for i in at]
+    scored = PoolScores(keys, np.array([done[i][0] for i in at]), np.asarray(kit.gt.accuracy(keys, split="test",
+                        dataset="cifar10"), dtype=np.float64),
+                        np.array([kit.param_count(kit.arch_of(k)) for k in keys], dtype=np.float64),
+                        {SUPERNET_LOSS: np.array([done[i][1] for i in at])})
+    x, y = proxy_batch(cfg, load_dataset(cfg), CPU)
+    cache = ProxyCache(proxy_cache_file(cfg))
+    have = cache.get(cfg.space.name, batch_digest(x, y), cfg.evaluation.proxy_seed, int(y.numel()), keys, VOTERS)
+    cache.close()
+    full = [j for j, k in enumerate(keys) if all((k, v) in have for v in VOTERS)]
+    voted = PoolScores([keys[j] for j in full], scored.accuracy[full], scored.ground_truth[full], scored.params[full],
+                       {SUPERNET_LOSS: scored.scores[SUPERNET_LOSS][full],
+                        **{v: np.array([have[(keys[j], v)] for j in full]) for v in VOTERS}})
+    return scored, voted
+
+
 def table(rows: dict[str, dict[str, float]]) -> str:
     lines = ["| ranking | " + " | ".join(HEADER) + " |", "|---" * (len(HEADER) + 1) + "|"]
     for name, m in rows.items():
@@ -77,10 +119,18 @@ def main() -> None:
     ap.add_argument("--out-dir", required=True)
     ap.add_argument("--run", required=True)
     ap.add_argument("--size", type=int, help="architectures of the search evaluation (default: the whole table)")
+    ap.add_argument("--unfinished", action="store_true", help="what an evaluation still running has stored so far")
     args = ap.parse_args()
     gt = GroundTruth.load(gt_path(None, "nb201"))
     store = ResultStore(Path(args.out_dir) / "supernet.db")
-    ev = search_evaluation(store, store.get_run(args.run).id, args.size or len(gt))
+    run_id, size = store.get_run(args.run).id, args.size or len(gt)
+    if args.unfinished:
+        for what, pool in zip(("with super-net scores", "with the voters' proxies as well"), unfinished(store, run_id, size),
+                              strict=True):
+            print(f"\n{len(pool.keys)} of the {size} architectures {what}:")
+            print(table(full_space_rows(pool, gt)) if len(pool.keys) > 1 else "(too few to rank)")
+        return
+    ev = search_evaluation(store, run_id, size)
     print(f"{args.run}: epoch {ev['epoch']}, {ev['n_images']} images, super-net evaluation {ev['seconds'] / 60:.0f} min")
     print(table(full_space_rows(store.pool_scores(ev["id"]), gt)))
 

@@ -373,7 +373,7 @@ def test_the_best_cpu_recipe_trains_as_the_cpu_recipe_and_ranks_by_the_vote():
     assert best == plain  # its claim is about the vote alone: the same training, pool and images
 
 
-def test_the_study_table_re_ranks_stored_scores_as_a_real_vote_evaluation_does(tiny_overrides, tmp_path):
+def test_the_study_table_re_ranks_stored_scores_as_a_real_vote_evaluation_does(tiny_overrides, tmp_path, monkeypatch):
     """bench/ranking_study_table.py re-ranks stored evaluations by the vote instead of re-running them; its
     figures must be the ones a real ``evaluation.score=vote`` evaluation stores."""
     import subprocess
@@ -424,3 +424,20 @@ def test_the_study_table_re_ranks_stored_scores_as_a_real_vote_evaluation_does(t
     assert rows["params"][5] == f"{voted['params/p_at_top5']:.3f}"
     assert rows["super-net accuracy (alone)"][2:4] == [f"{alone['kdt']:.3f}", f"{alone['skdt']:.3f}"]
     assert rows["few-shot NAS"][2] == "0.551"
+
+    # --unfinished: a search stopped after its super-net scores (same pool, another label) reads them and the
+    # cached proxies; here every score is the finished search's, so every figure must be too
+    def stopped(*_args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Run, "proxy_scores", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        search_run(run.store, run.id, 12, overrides=["evaluation.score=vote", "evaluation.top_k=1"])
+    res = subprocess.run([sys.executable, "fullspace.py", "--out-dir", str(tmp_path / "runs"), "--run", run.id,
+                          "--size", "12", "--unfinished"], cwd=bench, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "12 of the 12 architectures with super-net scores" in res.stdout
+    assert "12 of the 12 architectures with the voters' proxies as well" in res.stdout
+    voted_part = res.stdout.split("with the voters' proxies as well")[1]
+    again = {c[1]: c for line in voted_part.splitlines() if len(c := [x.strip() for x in line.split("|")]) == 10}
+    assert again == rows

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from supernet import streams
-from supernet.config import evaluation_config
+from supernet.config import Config, evaluation_config
 from supernet.errors import SupernetError
 from supernet.evaluate.evaluator import PoolEvaluation
 from supernet.pools import draw_pool
@@ -33,6 +33,15 @@ class SearchResult:
         return [(ev.archs[i], float(ev.accuracy[i]), float(ev.ground_truth[i])) for i in self.order[:k]]
 
 
+def search_pool(cfg: Config, samples: int, seed: int | None = None) -> list[str]:
+    """The architectures ``supernet search`` ranks: a sample of those with ground truth, drawn from the run's
+    seed (or ``seed``) on a stream of its own, so a search never reuses the training pool's draw."""
+    candidates = build_kit(cfg).candidates(cfg.space.subspace)
+    if samples > len(candidates):
+        raise SupernetError(f"--samples {samples} exceeds the {len(candidates)} architectures with ground truth")
+    return draw_pool(candidates, samples, cfg.seed if seed is None else seed, streams.SEARCH)
+
+
 def search_run(
     store: ResultStore, run_id: str, samples: int, seed: int | None = None, overrides: list[str] | None = None
 ) -> SearchResult:
@@ -41,11 +50,7 @@ def search_run(
     top_k = cfg.evaluation.top_k
     if samples < top_k:
         raise SupernetError(f"--samples {samples} is fewer than evaluation.top_k={top_k}")
-    kit = build_kit(cfg)
-    candidates = kit.candidates(cfg.space.subspace)
-    if samples > len(candidates):
-        raise SupernetError(f"--samples {samples} exceeds the {len(candidates)} architectures with ground truth")
-    pool = draw_pool(candidates, samples, cfg.seed if seed is None else seed, streams.SEARCH)
+    pool = search_pool(cfg, samples, seed)
     ev = evaluate_run(store, row.id, list(overrides or []), pool=pool, kind="search")
     # Stable order: ties in the super-net's score (evaluation.score) keep sample order, so the result is reproducible.
     return SearchResult(ev, np.argsort(-np.asarray(ev.score), kind="stable"), top_k)

@@ -304,6 +304,11 @@ class ResultStore:
                            [(run_id, label, int(i), float(a), float(lo), each)
                             for i, a, lo in zip(positions, accuracy, loss, strict=True)])
 
+    def partial_labels(self, run_id: str) -> list[str]:
+        """The labels (JSON: epoch, kind, settings, images, pool digest) of a run's unfinished evaluations."""
+        return [r[0] for r in self._db.execute(
+            "SELECT DISTINCT label FROM partial_scores WHERE run_id=? ORDER BY label", (run_id,))]
+
     def partial(self, run_id: str, label: str) -> dict[int, tuple[float, float, float]]:
         """position -> (accuracy, loss, seconds) of an evaluation in progress."""
         return {int(i): (a, lo, sec) for i, a, lo, sec in self._db.execute(
