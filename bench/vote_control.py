@@ -24,6 +24,7 @@ from supernet.evaluate.catalogue import VOTERS, MetricSettings, mean_rank
 from supernet.evaluate.evaluator import compute_metrics
 from supernet.groundtruth.shipped import gt_path
 from supernet.groundtruth.table import GroundTruth
+from supernet.run import SUPERNET_LOSS
 from supernet.store import ResultStore
 
 SETTINGS = MetricSettings(top_k=3, skdt_variant="clean")
@@ -34,7 +35,7 @@ def fourth_voters(store: ResultStore, ev: dict) -> tuple[list[str], dict[str, np
     """The pool and every candidate fourth voter's scores: the super-net's accuracy, params, each non-voter proxy."""
     pool = store.pool_scores(ev["id"])
     scores = {"supernet": pool.accuracy, "params": pool.params}
-    scores.update({n: s for n, s in pool.scores.items() if n != "supernet_loss"})
+    scores.update({n: s for n, s in pool.scores.items() if n != SUPERNET_LOSS})
     return pool.keys, scores
 
 

@@ -373,7 +373,7 @@ def test_the_best_cpu_recipe_trains_as_the_cpu_recipe_and_ranks_by_the_vote():
     assert best == plain  # its claim is about the vote alone: the same training, pool and images
 
 
-def test_the_study_table_re_ranks_stored_scores_as_a_real_vote_evaluation_does(tiny_overrides, tmp_path, monkeypatch):
+def test_the_study_table_re_ranks_stored_scores_as_a_real_vote_evaluation_does(tiny_overrides, tmp_path):
     """bench/ranking_study_table.py re-ranks stored evaluations by the vote instead of re-running them; its
     figures must be the ones a real ``evaluation.score=vote`` evaluation stores."""
     import subprocess
@@ -420,24 +420,76 @@ def test_the_study_table_re_ranks_stored_scores_as_a_real_vote_evaluation_does(t
     assert "super-net + vote (evaluation.score=vote)" in rows, res.stdout
     assert rows["super-net + vote (evaluation.score=vote)"][2] == f"{voted['kdt']:.3f}"
     assert rows["super-net + vote (evaluation.score=vote)"][8] == f"{voted['final_acc']:.2f}"
-    assert rows["vote of synflow, jacov, snip"][2:4] == [f"{voted['vote/kdt']:.3f}", f"{voted['vote/skdt']:.3f}"]
+    assert rows["vote"][2:4] == [f"{voted['vote/kdt']:.3f}", f"{voted['vote/skdt']:.3f}"]
     assert rows["params"][5] == f"{voted['params/p_at_top5']:.3f}"
     assert rows["super-net accuracy (alone)"][2:4] == [f"{alone['kdt']:.3f}", f"{alone['skdt']:.3f}"]
-    assert rows["few-shot NAS"][2] == "0.551"
 
-    # --unfinished: a search stopped after its super-net scores (same pool, another label) reads them and the
-    # cached proxies; here every score is the finished search's, so every figure must be too
-    def stopped(*_args: object) -> None:
-        raise KeyboardInterrupt
 
-    monkeypatch.setattr(Run, "proxy_scores", stopped)
-    with pytest.raises(KeyboardInterrupt):
-        search_run(run.store, run.id, 12, overrides=["evaluation.score=vote", "evaluation.top_k=1"])
+
+def _dead(key: str) -> bool:
+    """An NB201 cell whose output no path from the input reaches (its jacov score is -inf)."""
+    reached = {0}
+    for node, edges in enumerate(key.split("+"), start=1):
+        if any(op != "none" and int(src) in reached for op, src in (e.split("~") for e in edges.split("|") if e)):
+            reached.add(node)
+    return 3 not in reached
+
+
+def test_fullspace_reads_an_unfinished_search_as_far_as_it_got(tiny_overrides, tmp_path, monkeypatch):
+    """bench/fullspace.py --unfinished on a search stopped after its first chunk, with one architecture's jacov
+    missing from the proxy cache: each table ranks exactly the architectures that have its scores, with the
+    values a finished search stores (a dead cell's -inf jacov ranked last, as evaluations rank it)."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    from supernet import run as run_module
+    from supernet import streams
+    from supernet.evaluate.catalogue import mean_rank
+    from supernet.pools import draw_pool
+    from supernet.search import search_run
+
+    cfg = load_config(RECIPE, [*tiny_overrides, "evaluation.every=0", "evaluation.proxies=synflow,jacov,snip",
+                               "evaluation.proxy_batch_size=8", "evaluation.pool_size=6"])
+    run = Run(cfg)
+    run.train()
+    candidates = run.kit.candidates(None)
+    seed = next(s for s in range(1000) if any(_dead(k) for k in draw_pool(candidates, 12, s, streams.SEARCH)[1:5]))
+    search_run(run.store, run.id, 12, seed=seed, overrides=["evaluation.score=vote"])  # caches every proxy
+    done = run.store.pool_scores(run.store.evaluations(run.id)[-1]["id"])
+    assert any(_dead(k) for k in done.keys[1:5])
+
+    real = run_module.supernet_scores
+    calls = iter(range(100))
+
+    def first_chunk_only(*args: object, **kwargs: object) -> object:
+        if next(calls):
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "EVAL_CHUNK", 5)
+    monkeypatch.setattr(run_module, "supernet_scores", first_chunk_only)
+    with pytest.raises(KeyboardInterrupt):  # another label (top_k), the same pool and forward passes
+        search_run(run.store, run.id, 12, seed=seed, overrides=["evaluation.score=vote", "evaluation.top_k=1"])
+    with sqlite3.connect(tmp_path / "cache" / "proxies.sqlite") as db:
+        assert db.execute("DELETE FROM scores WHERE key=? AND proxy='jacov'", (done.keys[0],)).rowcount == 1
+
+    bench = Path(__file__).resolve().parents[1] / "bench"
     res = subprocess.run([sys.executable, "fullspace.py", "--out-dir", str(tmp_path / "runs"), "--run", run.id,
-                          "--size", "12", "--unfinished"], cwd=bench, capture_output=True, text=True, timeout=300)
+                          "--size", "12", "--seed", str(seed), "--unfinished"], cwd=bench, capture_output=True,
+                         text=True, timeout=300)
     assert res.returncode == 0, res.stderr
-    assert "12 of the 12 architectures with super-net scores" in res.stdout
-    assert "12 of the 12 architectures with the voters' proxies as well" in res.stdout
-    voted_part = res.stdout.split("with the voters' proxies as well")[1]
-    again = {c[1]: c for line in voted_part.splitlines() if len(c := [x.strip() for x in line.split("|")]) == 10}
-    assert again == rows
+    assert "5 of 12 super-net scores, 14 of 15 voter scores cached" in res.stdout
+    assert "4 of the 12 architectures with the voters' proxies as well" in res.stdout
+    scored, voted = res.stdout.split("with super-net scores")[1].split("with the voters' proxies as well")
+
+    def kdt_cells(text: str) -> dict[str, str]:
+        return {c[1]: c[2] for line in text.splitlines() if len(c := [x.strip() for x in line.split("|")]) == 10}
+
+    assert kdt_cells(scored)["super-net accuracy (alone)"] == f"{kendall_tau(done.accuracy[:5], done.ground_truth[:5]):.3f}"
+    assert "super-net + vote (evaluation.score=vote)" not in kdt_cells(scored)
+    subset = slice(1, 5)
+    vote = mean_rank(done.accuracy[subset], *(done.scores[v][subset] for v in ("synflow", "jacov", "snip")))
+    assert kdt_cells(voted)["super-net + vote (evaluation.score=vote)"] == \
+        f"{kendall_tau(vote, done.ground_truth[subset]):.3f}"
+    assert kdt_cells(voted)["jacov"] == f"{kendall_tau(done.scores['jacov'][subset], done.ground_truth[subset]):.3f}"

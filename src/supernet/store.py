@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from supernet.errors import SupernetError
 
@@ -120,10 +121,10 @@ class PoolScores:
     evaluation needs (another ``evaluation.score``, another baseline, a plot) without its forward passes."""
 
     keys: list[str]
-    accuracy: np.ndarray  # the super-net's, percent
-    ground_truth: np.ndarray
-    params: np.ndarray
-    scores: dict[str, np.ndarray]  # each stored scorer that covers the whole pool: proxies, the super-net's loss
+    accuracy: NDArray[np.float64]  # the super-net's, percent
+    ground_truth: NDArray[np.float64]
+    params: NDArray[np.float64]
+    scores: Mapping[str, NDArray[np.float64]]  # each stored scorer covering the whole pool: proxies, super-net loss
 
 
 class ResultStore:
@@ -305,7 +306,7 @@ class ResultStore:
                             for i, a, lo in zip(positions, accuracy, loss, strict=True)])
 
     def partial_labels(self, run_id: str) -> list[str]:
-        """The labels (JSON: epoch, kind, settings, images, pool digest) of a run's unfinished evaluations."""
+        """The labels (JSON: epoch, kind, settings, n_images, pool digest) of a run's unfinished evaluations."""
         return [r[0] for r in self._db.execute(
             "SELECT DISTINCT label FROM partial_scores WHERE run_id=? ORDER BY label", (run_id,))]
 
@@ -343,6 +344,8 @@ class ResultStore:
         return out
 
     def pool_scores(self, evaluation_id: int) -> PoolScores:
+        """In the order the evaluation stored its architectures; a scorer stored for only part of the pool is left
+        out, since it cannot rank the pool."""
         rows = self.arch_results(evaluation_id)
         keys = [r[0] for r in rows]
         scores = {name: np.array([by_arch[k] for k in keys], dtype=np.float64)
