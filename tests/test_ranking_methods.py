@@ -471,7 +471,9 @@ def test_fullspace_reads_an_unfinished_search_as_far_as_it_got(tiny_overrides, t
     monkeypatch.setattr(run_module, "supernet_scores", first_chunk_only)
     with pytest.raises(KeyboardInterrupt):  # another label (top_k), the same pool and forward passes
         search_run(run.store, run.id, 12, seed=seed, overrides=["evaluation.score=vote", "evaluation.top_k=1"])
+    jacov_of_first = "SELECT score FROM scores WHERE key=? AND proxy='jacov'"
     with sqlite3.connect(tmp_path / "cache" / "proxies.sqlite") as db:
+        cached = db.execute(jacov_of_first, (done.keys[0],)).fetchall()
         assert db.execute("DELETE FROM scores WHERE key=? AND proxy='jacov'", (done.keys[0],)).rowcount == 1
 
     bench = Path(__file__).resolve().parents[1] / "bench"
@@ -493,3 +495,12 @@ def test_fullspace_reads_an_unfinished_search_as_far_as_it_got(tiny_overrides, t
     assert kdt_cells(voted)["super-net + vote (evaluation.score=vote)"] == \
         f"{kendall_tau(vote, done.ground_truth[subset]):.3f}"
     assert kdt_cells(voted)["jacov"] == f"{kendall_tau(done.scores['jacov'][subset], done.ground_truth[subset]):.3f}"
+
+    # --score-voters N computes what the search's proxy phase would, into its cache
+    res = subprocess.run([sys.executable, "fullspace.py", "--out-dir", str(tmp_path / "runs"), "--run", run.id,
+                          "--size", "12", "--seed", str(seed), "--unfinished", "--score-voters", "3"], cwd=bench,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "5 of 12 super-net scores, 15 of 15 voter scores cached" in res.stdout
+    with sqlite3.connect(tmp_path / "cache" / "proxies.sqlite") as db:
+        assert db.execute(jacov_of_first, (done.keys[0],)).fetchall() == cached
