@@ -102,7 +102,7 @@ def unfinished(store: ResultStore, run_id: str, size: int, seed: int | None, ove
     pool = search_pool(cfg, size, seed)
     digest = hashlib.sha1("\n".join(pool).encode()).hexdigest()
     found = {lab: store.partial(run_id, lab) for lab in store.partial_labels(run_id)
-             if json.loads(lab)["kind"] == "search" and json.loads(lab)["pool"] == digest}
+             if (about := json.loads(lab))["kind"] == "search" and about["pool"] == digest}
     if not found:
         raise SupernetError(f"run {run_id} has no unfinished search of these {size} architectures (check --seed "
                             "and the search's overrides)")
@@ -183,4 +183,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SupernetError as exc:  # bad input: one line and a non-zero exit, as the CLI does
+        raise SystemExit(f"error: {exc}") from None
