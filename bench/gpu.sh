@@ -7,14 +7,7 @@
 # Extra arguments go to bench/gpu.py (options and key=value overrides, in any order).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PYTHONUNBUFFERED=1
-if [ -d .device/whl ]; then
-    python3 -c 'import sys; assert sys.version_info[:2] == (3, 12), sys.version' \
-        || { echo "the carried wheels are for Python 3.12; download them for this python3" >&2; exit 1; }
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .device/whl/*.whl
-    export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
-fi
-export PYTHONPATH="$PWD/src:${PYTHONPATH:-}"
+source bench/device_env.sh
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv || true
 data="${SUPERNET_DATA:-.device/cifar10-jpeg.tar.gz}"
 python3 bench/gpu.py --data "$data" data.cache_dir=/tmp/supernet-cache "$@"
