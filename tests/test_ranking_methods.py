@@ -406,6 +406,16 @@ def test_the_study_table_re_ranks_stored_scores_as_a_real_vote_evaluation_does(t
     assert rows["none"][3] == f"{real['vote/skdt']:.3f}"
     assert set(rows) - {"---", "fourth voter"} == {"none", "supernet", "params"}  # this panel: no other proxy
 
+    # bench/vote_rules.py: its recipe row is the vote evaluation's ranking, the proxies' row the vote baseline's
+    res = subprocess.run([sys.executable, "vote_rules.py", "--out-dir", str(tmp_path / "runs")], cwd=bench,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "seeds 0-2 (chose the recipe): mean over the pools of seeds [0]" in res.stdout
+    rows = {c[1]: c for line in res.stdout.splitlines() if len(c := [x.strip() for x in line.split("|")]) == 8}
+    assert rows["super-net in the vote (the recipe)"][2:4] == [f"{vote['kdt']:.3f}", f"{vote['skdt']:.3f}"]
+    assert rows["super-net in the vote (the recipe)"][6] == f"{vote['final_acc']:.2f}"
+    assert rows["the proxies' vote"][2] == f"{real['vote/kdt']:.3f}"
+
     # bench/fullspace.py on a search sample: each row is what a real evaluation ranking by that scorer stores
     from supernet.search import search_run
 
@@ -423,6 +433,23 @@ def test_the_study_table_re_ranks_stored_scores_as_a_real_vote_evaluation_does(t
     assert rows["vote"][2:4] == [f"{voted['vote/kdt']:.3f}", f"{voted['vote/skdt']:.3f}"]
     assert rows["params"][5] == f"{voted['params/p_at_top5']:.3f}"
     assert rows["super-net accuracy (alone)"][2:4] == [f"{alone['kdt']:.3f}", f"{alone['skdt']:.3f}"]
+
+
+def test_vote_rules_fuse_reciprocal_ranks_and_let_the_super_net_order_the_votes_top():
+    """bench/vote_rules.py's alternatives to the mean-rank vote, on hand-computed cases."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from vote_rules import filter_then_select, reciprocal_rank_fusion
+
+    a, b = np.array([3.0, 2.0, 1.0]), np.array([1.0, 3.0, 2.0])  # places (1 = best): a 1, 2, 3; b 3, 1, 2
+    assert np.allclose(reciprocal_rank_fusion(a, b), [1 / 61 + 1 / 63, 1 / 62 + 1 / 61, 1 / 63 + 1 / 62])
+    vote = np.arange(20.0)  # one voter: 19 best, then 18, 17, ...
+    supernet = np.zeros(20)
+    supernet[18] = 1.0  # the super-net prefers 18 to 19; only the vote's top 10 % (19, 18) are its to order
+    supernet[0] = 5.0  # its favourite outside that top counts for nothing
+    out = filter_then_select(supernet, [vote])
+    assert list(np.argsort(-out)[:4]) == [18, 19, 17, 16]
 
 
 
