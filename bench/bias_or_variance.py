@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata, spearmanr
 
+from common import pool_evaluations
 from supernet.evaluate.catalogue import MetricSettings
 from supernet.evaluate.evaluator import compute_metrics
 from supernet.groundtruth.shipped import gt_path
@@ -39,7 +40,7 @@ def plain_scores(out_dirs: list[str], seed: int) -> tuple[dict[str, dict[str, fl
         for run in store.runs():
             if run.status != "completed" or run.name != "nb201-cpu" or run.seed != seed:
                 continue
-            for ev in store.evaluations(run.id):
+            for ev in pool_evaluations(store, run.id):
                 if all(ev["settings"].get(k, v) == v for k, v in PLAIN.items()):
                     rows = store.arch_results(ev["id"])
                     runs[run.id] = {r[0]: r[1] for r in rows}

@@ -15,6 +15,7 @@ import torch
 
 from supernet.cli import terminate_as_interrupt
 from supernet.config import Config, load_config
+from supernet.store import ResultStore
 
 # `kill PID` stops a bench's run as the CLI's runs stop: marked interrupted, resumable (SIGINT may be ignored)
 signal.signal(signal.SIGTERM, terminate_as_interrupt)
@@ -63,3 +64,10 @@ def cpu_recipe_runs(default_seeds: list[int], *fixed: str) -> tuple[argparse.Nam
     print(f"machine: {machine()}", flush=True)
     return args, [load_config(CPU_RECIPE, [f"data.root={args.data}", f"seed={seed}", f"out_dir={args.out_dir}",
                                            "progress=false", *fixed, *args.overrides]) for seed in args.seeds]
+
+
+def pool_evaluations(store: ResultStore, run_id: str) -> list[dict]:
+    """A run's evaluations of its own pool, oldest first: a ``supernet search`` evaluation of the same run ranks
+    another sample (up to the whole space), so the pool studies must not take it for the newest pool evaluation."""
+    return [e for e in store.evaluations(run_id) if e["kind"] != "search"]
+

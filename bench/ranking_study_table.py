@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import CPU_RECIPE
+from common import CPU_RECIPE, pool_evaluations
 from supernet.config import load_config
 from supernet.evaluate import catalogue
 from supernet.evaluate.catalogue import VOTERS, MetricSettings, baseline_scores
@@ -109,7 +109,7 @@ def main() -> None:
                 continue
             minutes = sum(e["seconds"] or 0 for e in store.epochs(run.id)) / 60
             seen = set()
-            for ev in reversed(store.evaluations(run.id)):  # the newest of identical evaluations
+            for ev in reversed(pool_evaluations(store, run.id)):  # the newest of identical evaluations
                 if not ev["settings"].get("proxies", "all") or ev["settings"].get("proxies") == "none":
                     continue
                 lv = level(ev["settings"])

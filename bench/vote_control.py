@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from ranking_study_table import method
 
+from common import pool_evaluations
 from supernet.evaluate.catalogue import VOTERS, MetricSettings, mean_rank
 from supernet.evaluate.evaluator import compute_metrics
 from supernet.groundtruth.shipped import gt_path
@@ -52,7 +53,7 @@ def main() -> None:
             if run.status != "completed" or not run.name.startswith("nb201-cpu") or (
                     args.recipe_only and method(run.config) != "recipe"):
                 continue
-            evals = [e for e in store.evaluations(run.id) if all(e["settings"].get(k) == v for k, v in PLAIN.items())
+            evals = [e for e in pool_evaluations(store, run.id) if all(e["settings"].get(k) == v for k, v in PLAIN.items())
                      and set(VOTERS) <= set(store.arch_scores(e["id"]))]
             if not evals:
                 continue

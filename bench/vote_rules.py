@@ -32,6 +32,7 @@ from ranking_study_table import method
 from scipy.stats import rankdata
 from vote_control import PLAIN
 
+from common import pool_evaluations
 from supernet.evaluate.catalogue import VOTERS, mean_rank, measure
 from supernet.groundtruth.shipped import gt_path
 from supernet.groundtruth.table import GroundTruth
@@ -81,7 +82,7 @@ def recipe_pools(out_dirs: list[str], recipe_only: bool) -> list[tuple[int, Pool
             if run.status != "completed" or not run.name.startswith("nb201-cpu") or (
                     recipe_only and method(run.config) != "recipe"):
                 continue
-            evals = [e for e in store.evaluations(run.id) if all(e["settings"].get(k) == v for k, v in PLAIN.items())
+            evals = [e for e in pool_evaluations(store, run.id) if all(e["settings"].get(k) == v for k, v in PLAIN.items())
                      and set(VOTERS) <= set(store.arch_scores(e["id"]))]
             if evals:
                 found.append((run.seed, store.pool_scores(evals[-1]["id"])))

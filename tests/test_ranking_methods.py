@@ -229,7 +229,11 @@ def test_ensemble_keeps_the_last_k_snapshots_and_averages_their_scores(tiny_over
 
     earlier, _ = supernet_scores(model, run.archs, eval_batches(run.cfg, load_dataset(run.cfg), rt), "batch")
     np.testing.assert_allclose([r[1] for r in rows], (single[0].accuracy + earlier) / 2, atol=1e-9)
-    with pytest.raises(SupernetError, match="ensemble=3 at epoch 3 needs the weights of epochs 1-2"):
+    with pytest.raises(SupernetError, match=r"ensemble=3 at epoch 3 needs the weights of epochs 1-2.*train with"):
+        evaluate_run(run.store, run.id, ["evaluation.ensemble=3"])
+    # A run stopped during its last evaluation kept that epoch's snapshot but not its checkpoint: say so.
+    (run.dir / SNAPSHOTS / "epoch-0004.pt").write_bytes((run.dir / SNAPSHOTS / "epoch-0003.pt").read_bytes())
+    with pytest.raises(SupernetError, match=r"stopped after epoch 4, before its checkpoint; `supernet train` resumes"):
         evaluate_run(run.store, run.id, ["evaluation.ensemble=3"])
 
 
@@ -411,7 +415,8 @@ def test_the_study_table_re_ranks_stored_scores_as_a_real_vote_evaluation_does(t
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "seeds 0-2 (chose the recipe): mean over the pools of seeds [0]" in res.stdout
-    rows = {c[1]: c for line in res.stdout.splitlines() if len(c := [x.strip() for x in line.split("|")]) == 8}
+    rules = {c[1]: c for line in res.stdout.splitlines() if len(c := [x.strip() for x in line.split("|")]) == 8}
+    rows = rules
     assert rows["super-net in the vote (the recipe)"][2:4] == [f"{vote['kdt']:.3f}", f"{vote['skdt']:.3f}"]
     assert rows["super-net in the vote (the recipe)"][6] == f"{vote['final_acc']:.2f}"
     assert rows["the proxies' vote"][2] == f"{real['vote/kdt']:.3f}"
@@ -433,6 +438,11 @@ def test_the_study_table_re_ranks_stored_scores_as_a_real_vote_evaluation_does(t
     assert rows["vote"][2:4] == [f"{voted['vote/kdt']:.3f}", f"{voted['vote/skdt']:.3f}"]
     assert rows["params"][5] == f"{voted['params/p_at_top5']:.3f}"
     assert rows["super-net accuracy (alone)"][2:4] == [f"{alone['kdt']:.3f}", f"{alone['skdt']:.3f}"]
+    # a search evaluation of the run is another sample, never the run's newest pool evaluation
+    res = subprocess.run([sys.executable, "vote_rules.py", "--out-dir", str(tmp_path / "runs")], cwd=bench,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert {c[1]: c for line in res.stdout.splitlines() if len(c := [x.strip() for x in line.split("|")]) == 8} == rules
 
 
 def test_vote_rules_fuse_reciprocal_ranks_and_let_the_super_net_order_the_votes_top():

@@ -159,9 +159,12 @@ class Run:
         missing = [p.name for p in earlier if not p.exists()]
         if missing:
             kept = sorted(p.name for p in (self.dir / SNAPSHOTS).glob("epoch-*.pt"))
+            last = max((int(name[6:10]) for name in kept), default=0)
+            # The checkpoint is written after an epoch's evaluation: a run stopped during it has snapshots ahead.
+            how = (f"the run was stopped after epoch {last}, before its checkpoint; `supernet train` resumes it"
+                   if last > epoch else f"train with evaluation.ensemble={k} to keep them")
             raise SupernetError(f"evaluation.ensemble={k} at epoch {epoch} needs the weights of epochs "
-                                f"{max(1, epoch - k + 1)}-{epoch - 1}; the run kept {', '.join(kept) or 'none'} (train with "
-                                f"evaluation.ensemble={k} to keep them)")
+                                f"{max(1, epoch - k + 1)}-{epoch - 1}; the run kept {', '.join(kept) or 'none'} ({how})")
         members = [model]
         for path in earlier:
             member = copy.deepcopy(model)
