@@ -12,11 +12,18 @@
 # unpack it and read it with `python bench/ranking_study_table.py --out-dir DIR/METHOD-SEED`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-source bench/device_env.sh
+usage="usage: bash bench/study_gpu.sh SECONDS METHOD:SEED ... [-- key=value ...]"
+[[ ${1:-} =~ ^[0-9]+$ ]] || { echo "$usage" >&2; exit 2; }
 limit=$1
 shift
 jobs=()
-while [ $# -gt 0 ] && [ "$1" != "--" ]; do jobs+=("$1"); shift; done
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+    [[ $1 =~ ^[a-z_0-9]+:[0-9]+$ ]] || { echo "'$1' is not METHOD:SEED; $usage" >&2; exit 2; }
+    jobs+=("$1")
+    shift
+done
+[ ${#jobs[@]} -gt 0 ] || { echo "$usage" >&2; exit 2; }
+source bench/device_env.sh
 [ $# -gt 0 ] && shift  # what follows -- is key=value overrides for every run
 runs=/tmp/study-gpu
 data=.device/cifar10-jpeg.tar.gz

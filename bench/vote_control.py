@@ -15,6 +15,7 @@ baselines use) and the final searched model of each vote, per run and as the mea
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from supernet.evaluate.evaluator import compute_metrics
 from supernet.groundtruth.shipped import gt_path
 from supernet.groundtruth.table import GroundTruth
 from supernet.run import SUPERNET_LOSS
-from supernet.store import ResultStore
+from supernet.store import ResultStore, RunRow
 
 SETTINGS = MetricSettings(top_k=3, skdt_variant="clean")
 PLAIN = {"ensemble": 1, "bn": "batch", "max_images": 2560}
@@ -40,6 +41,21 @@ def fourth_voters(store: ResultStore, ev: dict) -> tuple[list[str], dict[str, np
     return pool.keys, scores
 
 
+def voted_evaluations(out_dirs: list[str], recipe_only: bool) -> Iterator[tuple[ResultStore, RunRow, dict]]:
+    """Per completed NB201 CPU run in the stores (only the recipe's, with ``recipe_only``), its newest plain pool
+    evaluation whose panel has the voters."""
+    for out_dir in out_dirs:
+        store = ResultStore(Path(out_dir) / "supernet.db")
+        for run in store.runs():
+            if run.status != "completed" or not run.name.startswith("nb201-cpu") or (
+                    recipe_only and method(run.config) != "recipe"):
+                continue
+            evals = [e for e in pool_evaluations(store, run.id) if all(e["settings"].get(k) == v for k, v in PLAIN.items())
+                     and set(VOTERS) <= set(store.arch_scores(e["id"]))]
+            if evals:
+                yield store, run, evals[-1]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out-dir", action="append", required=True)
@@ -47,25 +63,16 @@ def main() -> None:
     args = ap.parse_args()
     gt = GroundTruth.load(gt_path(None, "nb201"))
     table: dict[str, list[tuple[float, float]]] = {}
-    for out_dir in args.out_dir:
-        store = ResultStore(Path(out_dir) / "supernet.db")
-        for run in store.runs():
-            if run.status != "completed" or not run.name.startswith("nb201-cpu") or (
-                    args.recipe_only and method(run.config) != "recipe"):
-                continue
-            evals = [e for e in pool_evaluations(store, run.id) if all(e["settings"].get(k) == v for k, v in PLAIN.items())
-                     and set(VOTERS) <= set(store.arch_scores(e["id"]))]
-            if not evals:
-                continue
-            keys, scores = fourth_voters(store, evals[-1])
-            voters = [scores.pop(v) for v in VOTERS]
-            cells = []
-            for name, fourth in [("none", None), *scores.items()]:
-                vote = mean_rank(*voters) if fourth is None else mean_rank(*voters, fourth)
-                _, _, m = compute_metrics(vote, keys, gt, dataset="cifar10", split="test", settings=SETTINGS)
-                table.setdefault(name, []).append((m["skdt"], m["final_acc"]))
-                cells.append(f"{name} {m['skdt']:.3f} / {m['final_acc']:.2f}")
-            print(f"{run.id}: " + ", ".join(cells))
+    for store, run, ev in voted_evaluations(args.out_dir, args.recipe_only):
+        keys, scores = fourth_voters(store, ev)
+        voters = [scores.pop(v) for v in VOTERS]
+        cells = []
+        for name, fourth in [("none", None), *scores.items()]:
+            vote = mean_rank(*voters) if fourth is None else mean_rank(*voters, fourth)
+            _, _, m = compute_metrics(vote, keys, gt, dataset="cifar10", split="test", settings=SETTINGS)
+            table.setdefault(name, []).append((m["skdt"], m["final_acc"]))
+            cells.append(f"{name} {m['skdt']:.3f} / {m['final_acc']:.2f}")
+        print(f"{run.id}: " + ", ".join(cells))
     print("\n| fourth voter | runs | s-KdT | final searched model |\n|---|---|---|---|")
     for name, values in sorted(table.items(), key=lambda kv: -np.mean([v[0] for v in kv[1]])):
         skdt, final = np.mean(values, axis=0)

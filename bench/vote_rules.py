@@ -28,11 +28,10 @@ from pathlib import Path
 
 import numpy as np
 from fullspace import SETTINGS, search_evaluation, unfinished
-from ranking_study_table import method
 from scipy.stats import rankdata
-from vote_control import PLAIN
+from vote_control import voted_evaluations
 
-from common import pool_evaluations
+from supernet.errors import SupernetError
 from supernet.evaluate.catalogue import VOTERS, mean_rank, measure
 from supernet.groundtruth.shipped import gt_path
 from supernet.groundtruth.table import GroundTruth
@@ -75,18 +74,8 @@ def rule_metrics(pool: PoolScores, gt: GroundTruth) -> dict[str, dict[str, float
 
 
 def recipe_pools(out_dirs: list[str], recipe_only: bool) -> list[tuple[int, PoolScores]]:
-    found = []
-    for out_dir in out_dirs:
-        store = ResultStore(Path(out_dir) / "supernet.db")
-        for run in store.runs():
-            if run.status != "completed" or not run.name.startswith("nb201-cpu") or (
-                    recipe_only and method(run.config) != "recipe"):
-                continue
-            evals = [e for e in pool_evaluations(store, run.id) if all(e["settings"].get(k) == v for k, v in PLAIN.items())
-                     and set(VOTERS) <= set(store.arch_scores(e["id"]))]
-            if evals:
-                found.append((run.seed, store.pool_scores(evals[-1]["id"])))
-    return sorted(found, key=lambda t: t[0])
+    pools = [(run.seed, store.pool_scores(ev["id"])) for store, run, ev in voted_evaluations(out_dirs, recipe_only)]
+    return sorted(pools, key=lambda t: t[0])
 
 
 def print_table(title: str, rows: dict[str, list[dict[str, float]]]) -> None:
@@ -105,6 +94,15 @@ def main() -> None:
     ap.add_argument("overrides", nargs="*", help="the search's key=value overrides (--unfinished)")
     args = ap.parse_args()
     gt = GroundTruth.load(gt_path(None, "nb201"))
+    search = None
+    if args.search:  # looked up first, so that a wrong run name fails before any table
+        store = ResultStore(Path(args.out_dir[0]) / "supernet.db")
+        if args.unfinished:
+            _, pool, what = unfinished(store, args.search, len(gt), None, args.overrides)
+        else:
+            ev = search_evaluation(store, args.search, len(gt))
+            pool, what = store.pool_scores(ev["id"]), f"search evaluation {ev['id']}"
+        search = pool, f"{args.search}, {len(pool.keys)} architectures ({what})"
     pools = recipe_pools(args.out_dir, args.recipe_only)
     for name, chosen in (("seeds 0-2 (chose the recipe)", lambda s: s < 3), ("held-out seeds", lambda s: s >= 3)):
         picked = [(s, p) for s, p in pools if chosen(s)]
@@ -112,16 +110,13 @@ def main() -> None:
             per_pool = [rule_metrics(p, gt) for _, p in picked]
             print_table(f"{name}: mean over the pools of seeds {[s for s, _ in picked]}",
                         {r: [m[r] for m in per_pool] for r in RULES})
-    if args.search:
-        store = ResultStore(Path(args.out_dir[0]) / "supernet.db")
-        if args.unfinished:
-            _, pool, what = unfinished(store, args.search, len(gt), None, args.overrides)
-        else:
-            ev = search_evaluation(store, args.search, len(gt))
-            pool, what = store.pool_scores(ev["id"]), f"search evaluation {ev['id']}"
-        print_table(f"{args.search}, {len(pool.keys)} architectures ({what})",
-                    {r: [m] for r, m in rule_metrics(pool, gt).items()})
+    if search is not None:
+        pool, title = search
+        print_table(title, {r: [m] for r, m in rule_metrics(pool, gt).items()})
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SupernetError as exc:  # bad input: one line and a non-zero exit, as the CLI does
+        raise SystemExit(f"error: {exc}") from None

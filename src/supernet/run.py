@@ -158,8 +158,9 @@ class Run:
         earlier = [self.dir / SNAPSHOTS / f"epoch-{e:04d}.pt" for e in range(max(1, epoch - k + 1), epoch)]
         missing = [p.name for p in earlier if not p.exists()]
         if missing:
-            kept = sorted(p.name for p in (self.dir / SNAPSHOTS).glob("epoch-*.pt"))
-            last = max((int(name[6:10]) for name in kept), default=0)
+            kept_paths = sorted((self.dir / SNAPSHOTS).glob("epoch-*.pt"))
+            kept = [p.name for p in kept_paths]
+            last = max((_snapshot_epoch(p) for p in kept_paths), default=0)
             # The checkpoint is written after an epoch's evaluation: a run stopped during it has snapshots ahead.
             how = (f"the run was stopped after epoch {last}, before its checkpoint; `supernet train` resumes it"
                    if last > epoch else f"train with evaluation.ensemble={k} to keep them")
@@ -183,7 +184,7 @@ class Run:
             folder.mkdir(exist_ok=True)
             save_checkpoint(folder / f"epoch-{epoch:04d}.pt", model.state_dict())
             for old in folder.glob("epoch-*.pt"):
-                if int(old.stem.split("-")[1]) <= epoch - k:
+                if _snapshot_epoch(old) <= epoch - k:
                     old.unlink()
         self.processes.barrier()  # every process reads the snapshots at the evaluation that follows
 
@@ -386,6 +387,11 @@ class Run:
                         bar.write(f"epoch {done}: {summary(m)}")
                 if main:
                     save_checkpoint(self.dir / CHECKPOINT, {"trainer": trainer.state_dict(), "epoch": done})
+
+
+def _snapshot_epoch(path: Path) -> int:
+    """The epoch whose weights ``RUN_DIR/snapshots/epoch-NNNN.pt`` holds."""
+    return int(path.stem.split("-")[1])
 
 
 def _yaml(cfg: Config) -> str:
